@@ -1,0 +1,20 @@
+//! The `heterolora` command line. One file per subcommand; `main.rs` only calls [`run`].
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "heterolora", version, about = "HeteroLoRA: spend a LoRA parameter budget where it matters")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    // Subcommands are added here, one variant per file of this module.
+}
+
+/// Run the command line with the process arguments.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {}
+}

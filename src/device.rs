@@ -1,0 +1,59 @@
+//! Device selection: `auto`, `cpu` or `cuda:N`.
+
+use crate::{Error, Result};
+use candle_core::Device;
+
+/// Parse a device spec as given on the command line (`auto`, `cpu`, `cuda`, `cuda:N`).
+///
+/// `auto` picks CUDA device 0 when the crate was built with the `cuda` feature and a GPU is present,
+/// else the CPU. Asking for CUDA in a build without the feature is an error that says how to fix it.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let spec = spec.trim().to_ascii_lowercase();
+    match spec.as_str() {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => Ok(Device::cuda_if_available(0)?),
+        s if s == "cuda" || s.starts_with("cuda:") => {
+            let ordinal = match s.strip_prefix("cuda:") {
+                None => 0,
+                Some(n) => n
+                    .parse::<usize>()
+                    .map_err(|_| Error::invalid("device", s, "auto, cpu, cuda or cuda:N"))?,
+            };
+            if !candle_core::utils::cuda_is_available() {
+                return Err(Error::invalid(
+                    "device",
+                    s,
+                    "this build has no CUDA support: rebuild with `--features cuda` (needs nvcc) or use `--device cpu`",
+                ));
+            }
+            Ok(Device::new_cuda(ordinal)?)
+        }
+        other => Err(Error::invalid("device", other, "auto, cpu, cuda or cuda:N")),
+    }
+}
+
+/// A short human name for a device (`cpu`, `cuda:0`).
+pub fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".to_string(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_and_rejects_garbage() {
+        assert!(parse_device("cpu").unwrap().is_cpu());
+        assert!(parse_device("auto").is_ok());
+        let err = parse_device("tpu").unwrap_err().to_string();
+        assert!(err.contains("tpu") && err.contains("cuda:N"), "{err}");
+        if !candle_core::utils::cuda_is_available() {
+            let err = parse_device("cuda:0").unwrap_err().to_string();
+            assert!(err.contains("--features cuda"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Budgets and allocators: from proxy scores to an [`Allocation`].
+
+pub mod allocation;
+
+pub use allocation::{Allocation, SlotRank};
