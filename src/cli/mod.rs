@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod search;
+
 #[derive(Debug, Parser)]
 #[command(name = "heterolora", version, about = "HeteroLoRA: spend a LoRA parameter budget where it matters")]
 pub struct Cli {
@@ -12,9 +14,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
+    Search(search::SearchArgs),
 }
 
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Search(args) => search::run(args),
+    }
 }
