@@ -15,6 +15,7 @@ use crate::search::{
 };
 use crate::{Error, Result};
 use clap::{Args, ValueEnum};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -269,12 +270,61 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(&alloc.peft_config_fields())?;
         std::fs::write(p, text + "\n").map_err(|e| Error::io(p, e))?;
     }
-    println!("{alloc}");
-    println!("wrote {}", args.out.display());
-    if let Some(p) = &args.peft {
-        println!("wrote {} (PEFT fields of the LoRA slots)", p.display());
+    let mut report = format!("{alloc}\n");
+    if args.method == Method::Heterogeneous {
+        report.push_str(&objective_line(&args, &alloc)?);
     }
-    Ok(())
+    report.push_str(&format!("wrote {}\n", args.out.display()));
+    if let Some(p) = &args.peft {
+        report.push_str(&format!(
+            "wrote {} (PEFT fields of the LoRA slots)\n",
+            p.display()
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(report.as_bytes()) {
+        // `heterolora search ... | head` closes the pipe early; the files are written already.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+/// The heterogeneous objective next to that of uniform rank on the same candidates, so the user
+/// sees what the uneven ranks buy under the allocator's own gain model.
+fn objective_line(args: &SearchArgs, alloc: &Allocation) -> Result<String> {
+    let Some(path) = &args.scores else {
+        return Ok(String::new());
+    };
+    let scores = Scores::load(path)?;
+    let h = HeterogeneousParams::new().check()?;
+    // Compare with the uniform rank the budget was named after (r = 2 by default).
+    let r = match args.budget.parse::<BudgetSpec>()? {
+        BudgetSpec::Uniform { r } => r,
+        _ => 2,
+    };
+    let uniform = UniformParams::new().r(r).check()?;
+    let space = SearchSpace {
+        kinds: {
+            let mut k: Vec<SlotKind> = alloc.candidates.iter().map(|s| s.kind).collect();
+            k.sort();
+            k.dedup();
+            k
+        },
+        layers: {
+            let mut l: Vec<usize> = alloc.candidates.iter().map(|s| s.layer).collect();
+            l.sort();
+            l.dedup();
+            l
+        },
+    };
+    let u = uniform.allocate(&space, &alloc.dims)?;
+    Ok(format!(
+        "objective (summed gain, {}): {:.4}; uniform r={r} on the same candidates: {:.4} with {} parameters\n",
+        alloc.meta.get("gain_model").map_or("", String::as_str),
+        h.objective(alloc, &scores)?,
+        h.objective(&u, &scores)?,
+        crate::search::table::thousands(u.trainable_params())
+    ))
 }
 
 #[cfg(test)]
