@@ -4,7 +4,7 @@
 //! rescore on the current weights (grad-norm), keep the top k on. Disabled slots keep their
 //! weights (the trainer just stops using and updating them). The trainer's loop is:
 //!
-//! ```ignore
+//! ```text
 //! if schedule.due(step, steps_per_epoch) {
 //!     let scores = proxy.score(&model_with_all_slots_on, batches)?;
 //!     let alloc = select_top_k(&topk, &space, &dims, &scores, &mut rng)?;
@@ -33,6 +33,50 @@ pub enum Every {
     /// (f = 0.2 re-allocates at 0.2, 0.4, 0.6, 0.8 of every epoch, with no drift when the epoch
     /// length is not a multiple of the interval); for f > 1 from the start of training.
     EpochFraction(f64),
+}
+
+impl std::fmt::Display for Every {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Every::Steps(n) => write!(f, "{n}steps"),
+            Every::EpochFraction(x) => write!(f, "{x}epoch"),
+        }
+    }
+}
+
+impl std::str::FromStr for Every {
+    type Err = Error;
+
+    /// `100`, `100steps` or `100step`: every 100 steps; `0.2epoch` or `0.2e`: every 0.2 epoch.
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim().to_ascii_lowercase();
+        let bad = || {
+            Error::invalid(
+                "every",
+                s,
+                "a step count such as 100steps or an epoch fraction such as 0.2epoch",
+            )
+        };
+        let every = if let Some(x) = t
+            .strip_suffix("epochs")
+            .or_else(|| t.strip_suffix("epoch"))
+            .or_else(|| t.strip_suffix('e'))
+        {
+            Every::EpochFraction(x.trim().parse().map_err(|_| bad())?)
+        } else {
+            let x = t
+                .strip_suffix("steps")
+                .or_else(|| t.strip_suffix("step"))
+                .unwrap_or(&t);
+            Every::Steps(x.trim().parse().map_err(|_| bad())?)
+        };
+        DynamicSchedule {
+            every,
+            at_epoch_start: false,
+        }
+        .check()?;
+        Ok(every)
+    }
 }
 
 /// When re-allocations happen. Step 0 is always due: the first allocation is scored on the
