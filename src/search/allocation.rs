@@ -257,6 +257,26 @@ impl Allocation {
             .filter_map(|(slot, sr)| slot.hf_module_path().map(|p| (p, sr)))
     }
 
+    /// Slots enabled in both allocations (ranks aside).
+    pub fn overlap(&self, other: &Allocation) -> usize {
+        self.ranks
+            .keys()
+            .filter(|s| other.ranks.contains_key(s))
+            .count()
+    }
+
+    /// Jaccard similarity of the enabled sets: |both| / |either| (1 when both are empty). Says
+    /// how much two proxies, seeds or re-allocations agree.
+    pub fn jaccard(&self, other: &Allocation) -> f64 {
+        let both = self.overlap(other);
+        let either = self.ranks.len() + other.ranks.len() - both;
+        if either == 0 {
+            1.0
+        } else {
+            both as f64 / either as f64
+        }
+    }
+
     /// Counts and sizes.
     pub fn summary(&self) -> AllocationSummary {
         let lora = |s: &&SlotId| !s.kind.is_shortcut();
@@ -317,6 +337,10 @@ mod tests {
         assert_eq!(s.ranks, BTreeMap::from([(8, 12)]));
         assert!(s.to_string().contains("73,728"), "{s}");
         assert!(Allocation::uniform(&SearchSpace::lora_qv(), &d, 0, 16.0).is_err());
+        let b = sample();
+        assert_eq!(a.overlap(&b), 11);
+        assert_eq!(a.jaccard(&b), 11.0 / (12.0 + 34.0 - 11.0));
+        assert_eq!(a.jaccard(&a), 1.0);
     }
 
     #[test]

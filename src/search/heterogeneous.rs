@@ -9,7 +9,7 @@
 //! with diminishing returns, g_s(r) = s * log2(1 + r): g(1) = s, g(2) = 1.58 s, g(8) = 3.17 s,
 //! g(16) = 4.09 s. Concave in r, so a budget goes first to switching good slots on and only then to
 //! raising their ranks, and a slot with twice the score is worth a higher rank. Slots with a
-//! non-positive gain stay off.
+//! non-positive gain stay off, and no slot gets a rank above min(d_in, d_out).
 //!
 //! Solvers: [`Solver::Greedy`] repeatedly takes the upgrade (slot, from its rank to any higher rank
 //! in the set) with the largest gain per added parameter that still fits, until none fits: the last
@@ -239,10 +239,19 @@ impl Heterogeneous {
         let mut gain: Vec<Vec<f64>> = Vec::with_capacity(cands.len());
         let mut cost: Vec<Vec<usize>> = Vec::with_capacity(cands.len());
         for (slot, &v) in cands.iter().zip(values) {
+            // A rank above min(d_in, d_out) adds parameters but no expressiveness (B A is already
+            // full rank): such choices are excluded for that slot.
+            let (d_in, d_out) = slot.kind.dims(dims);
             gain.push(
                 ranks
                     .iter()
-                    .map(|&r| Self::gain(scores, slot, v, r))
+                    .map(|&r| {
+                        if r > d_in.min(d_out) {
+                            Ok(f64::NEG_INFINITY)
+                        } else {
+                            Self::gain(scores, slot, v, r)
+                        }
+                    })
                     .collect::<Result<Vec<f64>>>()?,
             );
             cost.push(
@@ -634,5 +643,27 @@ mod tests {
             .unwrap();
         assert!(a.ranks.values().all(|sr| sr.r == 2), "{a:?}");
         assert_eq!(a.trainable_params(), 12 * 2 * 768);
+    }
+
+    #[test]
+    fn ranks_above_the_slot_dimension_are_never_chosen() {
+        let d = ModelDims {
+            num_layers: 2,
+            hidden_size: 4,
+            intermediate_size: 8,
+        };
+        let space = SearchSpace::lora_qv();
+        let s = random_scores(&space.slots(2), 9);
+        for solver in [Solver::Greedy, Solver::Exact] {
+            let a = HeterogeneousParams::new()
+                .budget(BudgetSpec::Params(10_000))
+                .solver(solver)
+                .check()
+                .unwrap()
+                .allocate(&space, &d, &s)
+                .unwrap();
+            // Budget for 16 x 4 x 8 but hidden 4: every slot stops at rank 4.
+            assert!(a.ranks.values().all(|sr| sr.r == 4), "{solver}: {a}");
+        }
     }
 }
