@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 pub mod fetch;
 pub mod info;
+pub mod search;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +24,8 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
     Info(info::InfoArgs),
+    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
+    Search(search::SearchArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -30,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
+        Command::Search(args) => search::run(args),
     }
 }
