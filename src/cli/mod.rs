@@ -1,9 +1,15 @@
 //! The `heterolora` command line. One file per subcommand; `main.rs` only calls [`run`].
 
+pub mod plot;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "heterolora", version, about = "HeteroLoRA: spend a LoRA parameter budget where it matters")]
+#[command(
+    name = "heterolora",
+    version,
+    about = "HeteroLoRA: spend a LoRA parameter budget where it matters"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -12,9 +18,18 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
+    Plot(plot::PlotArgs),
 }
 
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Plot(args) => {
+            for path in plot::run(args)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+    }
 }
