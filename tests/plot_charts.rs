@@ -68,8 +68,14 @@ fn count(svg: &str, needle: &str) -> usize {
     svg.matches(needle).count()
 }
 
+/// The opening of an opaque SVG polyline (a series line or a legend line) in `colour`.
+fn polyline(colour: &str) -> String {
+    format!("<polyline fill=\"none\" opacity=\"1\" stroke=\"{colour}\"")
+}
+
 fn has_text(svg: &str, text: &str) -> bool {
-    svg.contains(&format!(">{text}</text>")) || svg.contains(&format!(">{text}\n</text>"))
+    // plotters writes `<text ...>\nTEXT\n</text>`.
+    svg.contains(&format!(">\n{text}\n</text>")) || svg.contains(&format!(">{text}</text>"))
 }
 
 /// Save the PNG (to HETEROLORA_PLOT_DIR when set, else a temporary dir) and check its header.
@@ -154,8 +160,8 @@ fn score_heatmap_outlines_the_allocation_and_sums() {
     assert!(has_text(svg, "Σ") && has_text(svg, "score") && has_text(svg, "on in heterogeneous"));
     // Values 0.01 * k^2 for k = 1..=11: 0.01 and 1.21 appear as annotations.
     assert!(has_text(svg, "0.01") && has_text(svg, "1.21"));
-    // 4 enabled slots outlined, plus the legend swatch's border: stroke-width 3.
-    assert_eq!(count(svg, "stroke-width=\"3\""), 5);
+    // 4 enabled slots outlined, plus the legend swatch: 3 nested vermillion rectangles each.
+    assert_eq!(count(svg, "fill=\"none\" stroke=\"#D55E00\""), 3 * 5);
     check_png(&fig, "scores");
 }
 
@@ -195,7 +201,7 @@ fn scatter_prints_rank_correlations_and_a_legend_per_kind() {
 fn budget_plot_has_a_line_and_legend_per_method() {
     let mut pts = Vec::new();
     for (m, base) in [("lora", 0.80), ("heterolora", 0.83), ("topk", 0.81)] {
-        for (i, params) in [9_216usize, 18_432, 36_864, 73_728].into_iter().enumerate() {
+        for (i, params) in [4_608usize, 18_432, 36_864, 73_728].into_iter().enumerate() {
             for seed in 0..3u64 {
                 let metric = base + 0.02 * i as f64 + 0.005 * (seed as f64 - 1.0);
                 pts.push(BudgetPoint::new(m, params, metric, seed));
@@ -212,8 +218,10 @@ fn budget_plot_has_a_line_and_legend_per_method() {
     for m in ["lora", "heterolora", "topk"] {
         assert!(has_text(svg, m), "legend {m}");
     }
-    // One line per method, and one legend line per method.
-    assert_eq!(count(svg, "<polyline"), 3 + 3);
+    // One line per method, and one legend line per method (the grid is drawn in light grey).
+    for colour in ["#0072B2", "#E69F00", "#009E73"] {
+        assert_eq!(count(svg, &polyline(colour)), 2, "{colour}");
+    }
     assert!(svg.contains("mean ± std over seeds (n = 3 per point)"));
     check_png(&fig, "budget");
 }
@@ -289,8 +297,9 @@ fn training_curves_have_a_line_per_run_and_metric() {
     assert!(has_text(svg, "Training curves"));
     assert!(has_text(svg, "train_loss") && has_text(svg, "eval_accuracy"));
     assert!(has_text(svg, "lora-r8") && has_text(svg, "heterolora"));
-    // 4 curves + 2 legend entries (the legend is drawn in the first panel only).
-    assert_eq!(count(svg, "<polyline"), 4 + 2);
+    // Per run: a curve in each of the 2 panels + 1 legend entry (first panel only).
+    assert_eq!(count(svg, &polyline("#0072B2")), 3);
+    assert_eq!(count(svg, &polyline("#E69F00")), 3);
     check_png(&fig, "curves");
 
     let fig = CurvesPlot::new(curves.clone())
@@ -298,8 +307,12 @@ fn training_curves_have_a_line_per_run_and_metric() {
         .metrics(["train_loss"])
         .render()
         .unwrap();
-    // Raw (faint) and smoothed line per run, plus the legend.
-    assert_eq!(count(fig.to_svg(), "<polyline"), 2 * 2 + 2);
+    // Per run: the smoothed line and its legend entry, and the raw line faint behind.
+    assert_eq!(count(fig.to_svg(), &polyline("#0072B2")), 2);
+    assert_eq!(
+        count(fig.to_svg(), "<polyline fill=\"none\" opacity=\"0.25\""),
+        2
+    );
     check_png(&fig, "curves_smoothed");
     let err = CurvesPlot::new(curves)
         .metrics(["nope"])
@@ -341,10 +354,14 @@ fn reallocation_timeline_has_a_cell_per_slot_and_step() {
     let svg = fig.to_svg();
     assert!(has_text(svg, "Re-allocation timeline"));
     assert!(has_text(svg, "training step") && has_text(svg, "L2 v") && has_text(svg, "800"));
-    // 1 background + 6 x 5 cells + outlines of switched cells + 6 + 5 totals + 4 swatches x 2.
+    // 1 background + 6 x 5 cells + 3-rect outlines of switched cells + 6 + 5 totals
+    // + 4 swatches (fill + a 1-rect or 3-rect border).
     let switches = tl.changes();
     assert!(switches > 0);
-    assert_eq!(count(svg, "<rect"), 1 + 30 + switches + 6 + 5 + 8);
+    assert_eq!(
+        count(svg, "<rect"),
+        1 + 30 + 3 * switches + 6 + 5 + 4 + 1 + 1 + 3 + 3
+    );
     assert!(svg.contains(&format!("6 slots · 5 re-allocations · {switches} switches")));
     check_png(&fig, "timeline");
 }

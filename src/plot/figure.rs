@@ -107,7 +107,7 @@ impl Figure {
     pub fn to_evcxr(&self) -> String {
         format!(
             "EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT\n",
-            self.svg
+            self.svg.trim_end()
         )
     }
 

@@ -214,11 +214,7 @@ impl Plot for Grid {
                 ))
                 .map_err(plot_err)?;
                 if let Some(o) = cell.outline {
-                    root.draw(&Rectangle::new(
-                        [(x0 + gap + 1, y0 + gap + 1), (x1 - gap - 1, y1 - gap - 1)],
-                        o.stroke_width(3),
-                    ))
-                    .map_err(plot_err)?;
+                    outline(root, (x0 + gap, y0 + gap), (x1 - gap, y1 - gap), o)?;
                 }
                 draw_fitted(
                     root,
@@ -350,11 +346,15 @@ impl Plot for Grid {
                 fill.filled(),
             ))
             .map_err(plot_err)?;
-            let border = outline
-                .map(|o| o.stroke_width(3))
-                .unwrap_or(palette::GRID.stroke_width(1));
-            root.draw(&Rectangle::new([(lx, ly), (lx + 18, ly + 18)], border))
-                .map_err(plot_err)?;
+            match outline {
+                Some(o) => super::heatmap::outline(root, (lx, ly), (lx + 18, ly + 18), *o)?,
+                None => root
+                    .draw(&Rectangle::new(
+                        [(lx, ly), (lx + 18, ly + 18)],
+                        palette::GRID.stroke_width(1),
+                    ))
+                    .map_err(plot_err)?,
+            }
             root.draw_text(
                 label,
                 &label_style.pos(Pos::new(HPos::Left, VPos::Center)),
@@ -365,6 +365,24 @@ impl Plot for Grid {
         }
         Ok(())
     }
+}
+
+/// A 3-pixel border inside the box: three nested 1-pixel rectangles, because the SVG backend
+/// ignores the stroke width of rectangles.
+pub(crate) fn outline<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (x0, y0): (i32, i32),
+    (x1, y1): (i32, i32),
+    colour: RGBColor,
+) -> Result<()> {
+    for i in 0..3 {
+        root.draw(&Rectangle::new(
+            [(x0 + i, y0 + i), (x1 - i, y1 - i)],
+            colour.stroke_width(1),
+        ))
+        .map_err(plot_err)?;
+    }
+    Ok(())
 }
 
 fn bar_value(bar: &ColourBar, v: f64) -> String {
