@@ -1,5 +1,7 @@
 //! The `heterolora` command line. One file per subcommand; `main.rs` only calls [`run`].
 
+pub mod plot;
+
 use clap::{Parser, Subcommand};
 
 pub mod fetch;
@@ -26,6 +28,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
     Search(search::SearchArgs),
+    /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
+    Plot(plot::PlotArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -34,5 +38,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
         Command::Search(args) => search::run(args),
+        Command::Plot(args) => {
+            for path in plot::run(args)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,403 @@
+//! The task metric against the trainable-parameter budget: one line per method through the mean
+//! over seeds, error bars of one standard deviation, and every seed's value as a faint dot.
+
+use super::figure::Figure;
+use super::font::{bold, coloured, text};
+use super::frame::{floats, strings};
+use super::palette;
+use super::{fmt_num, fmt_params, padded, plot_err, Plot, DEFAULT_SIZE};
+use crate::{Error, Result};
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use polars::prelude::DataFrame;
+
+/// One finished run: its method, trainable parameters, final metric and seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetPoint {
+    pub method: String,
+    pub params: usize,
+    pub metric: f64,
+    pub seed: u64,
+}
+
+impl BudgetPoint {
+    pub fn new(method: impl Into<String>, params: usize, metric: f64, seed: u64) -> Self {
+        BudgetPoint {
+            method: method.into(),
+            params,
+            metric,
+            seed,
+        }
+    }
+
+    /// Points from a `search_runs` frame: `method_col` (e.g. `params.method`), `params_col` (e.g.
+    /// `metrics.trainable_params` or `params.trainable_params`), `metric_col` (e.g.
+    /// `metrics.eval_accuracy`), and `seed_col` (e.g. `params.seed`; the row number when `None`).
+    /// Rows whose metric or parameter count is missing (unfinished or failed runs) are skipped;
+    /// unparseable values are errors naming the column and row.
+    pub fn from_runs_frame(
+        df: &DataFrame,
+        method_col: &str,
+        params_col: &str,
+        metric_col: &str,
+        seed_col: Option<&str>,
+    ) -> Result<Vec<BudgetPoint>> {
+        let methods = strings(df, method_col)?;
+        let params = floats(df, params_col)?;
+        let metrics = floats(df, metric_col)?;
+        let seeds = match seed_col {
+            Some(c) => floats(df, c)?,
+            None => (0..df.height()).map(|i| Some(i as f64)).collect(),
+        };
+        let mut out = Vec::new();
+        for row in 0..df.height() {
+            let (Some(p), Some(m)) = (params[row], metrics[row]) else {
+                continue;
+            };
+            if p < 0.0 || p.fract() != 0.0 {
+                return Err(Error::Plot(format!(
+                    "column `{params_col}`, row {row}: {p} is not a parameter count"
+                )));
+            }
+            out.push(BudgetPoint {
+                method: methods[row].clone().unwrap_or_else(|| "(none)".to_string()),
+                params: p as usize,
+                metric: m,
+                seed: seeds[row].map_or(row as u64, |s| s as u64),
+            });
+        }
+        if out.is_empty() {
+            return Err(Error::Plot(format!(
+                "no run in the frame has both `{params_col}` and `{metric_col}`"
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Mean and spread of one method at one budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetSummary {
+    pub method: String,
+    /// Mean trainable parameters of the runs grouped here.
+    pub params: f64,
+    pub mean: f64,
+    /// Sample standard deviation (n - 1); 0 for a single run.
+    pub std: f64,
+    pub n: usize,
+}
+
+/// Metric against trainable parameters, one line per method.
+///
+/// Runs of a method whose parameter counts are within `group_tolerance` (relative, default 5%) of
+/// each other form one point: allocators hit a budget only approximately, differently per seed.
+///
+/// | option | default | meaning |
+/// |---|---|---|
+/// | `metric_name` | `metric` | y axis label |
+/// | `log_x` | when budgets span > 10x | log-scaled parameter axis |
+/// | `group_tolerance` | 0.05 | relative gap that still counts as the same budget |
+/// | `title` | `<metric> against trainable parameters` | chart title |
+/// | `size` | 800 x 500 | pixels |
+#[derive(Debug, Clone)]
+pub struct BudgetPlot {
+    points: Vec<BudgetPoint>,
+    metric_name: String,
+    log_x: Option<bool>,
+    tolerance: f64,
+    title: Option<String>,
+    size: (u32, u32),
+}
+
+impl BudgetPlot {
+    pub fn new(points: Vec<BudgetPoint>) -> Self {
+        BudgetPlot {
+            points,
+            metric_name: "metric".into(),
+            log_x: None,
+            tolerance: 0.05,
+            title: None,
+            size: DEFAULT_SIZE,
+        }
+    }
+    pub fn metric_name(mut self, name: impl Into<String>) -> Self {
+        self.metric_name = name.into();
+        self
+    }
+    pub fn log_x(mut self, log: bool) -> Self {
+        self.log_x = Some(log);
+        self
+    }
+    pub fn group_tolerance(mut self, tol: f64) -> Self {
+        self.tolerance = tol.max(0.0);
+        self
+    }
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+    pub fn size(mut self, width: u32, height: u32) -> Self {
+        self.size = (width, height);
+        self
+    }
+
+    /// Methods in order of first appearance.
+    pub fn methods(&self) -> Vec<String> {
+        let mut m: Vec<String> = Vec::new();
+        for p in &self.points {
+            if !m.contains(&p.method) {
+                m.push(p.method.clone());
+            }
+        }
+        m
+    }
+
+    /// Mean +- std per method and budget group, sorted by method (first appearance) then params.
+    pub fn summary(&self) -> Vec<BudgetSummary> {
+        let mut out = Vec::new();
+        for method in self.methods() {
+            let mut pts: Vec<&BudgetPoint> = self
+                .points
+                .iter()
+                .filter(|p| p.method == method && p.metric.is_finite())
+                .collect();
+            pts.sort_by_key(|p| p.params);
+            let mut group: Vec<&BudgetPoint> = Vec::new();
+            let flush = |group: &mut Vec<&BudgetPoint>, out: &mut Vec<BudgetSummary>| {
+                if group.is_empty() {
+                    return;
+                }
+                let n = group.len();
+                let mean = group.iter().map(|p| p.metric).sum::<f64>() / n as f64;
+                let var = if n > 1 {
+                    group.iter().map(|p| (p.metric - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+                } else {
+                    0.0
+                };
+                out.push(BudgetSummary {
+                    method: method.clone(),
+                    params: group.iter().map(|p| p.params as f64).sum::<f64>() / n as f64,
+                    mean,
+                    std: var.sqrt(),
+                    n,
+                });
+                group.clear();
+            };
+            for p in pts {
+                if let Some(first) = group.first() {
+                    let base = first.params.max(1) as f64;
+                    if (p.params as f64 - base) / base > self.tolerance {
+                        flush(&mut group, &mut out);
+                    }
+                }
+                group.push(p);
+            }
+            flush(&mut group, &mut out);
+        }
+        out
+    }
+
+    pub fn render(&self) -> Result<Figure> {
+        if self.summary().is_empty() {
+            return Err(Error::Plot(
+                "budget plot: no run with a finite metric".to_string(),
+            ));
+        }
+        Figure::new(self.clone())
+    }
+
+    fn draw_on<'a, DB: DrawingBackend + 'a, X>(
+        &self,
+        mut chart: ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+        summary: &[BudgetSummary],
+        log: bool,
+    ) -> Result<()>
+    where
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        let xdesc = if log {
+            "trainable parameters (log scale)"
+        } else {
+            "trainable parameters"
+        };
+        chart
+            .configure_mesh()
+            .x_desc(xdesc)
+            .y_desc(self.metric_name.as_str())
+            .label_style(text(13.0))
+            .axis_desc_style(text(15.0))
+            .bold_line_style(RGBColor(225, 225, 225))
+            .light_line_style(RGBColor(243, 243, 243))
+            .x_label_formatter(&|v| fmt_params(*v))
+            .y_label_formatter(&|v| fmt_num(*v))
+            .x_labels(8)
+            .y_labels(8)
+            .draw()
+            .map_err(plot_err)?;
+        for (i, method) in self.methods().iter().enumerate() {
+            let colour = palette::series(i);
+            let rows: Vec<&BudgetSummary> =
+                summary.iter().filter(|s| &s.method == method).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            // Every seed, faint, so that the spread behind each error bar stays visible.
+            let raw: Vec<(f64, f64)> = self
+                .points
+                .iter()
+                .filter(|p| &p.method == method && p.metric.is_finite())
+                .map(|p| (p.params as f64, p.metric))
+                .collect();
+            chart
+                .draw_series(
+                    raw.iter()
+                        .map(|&c| Circle::new(c, 3, colour.mix(0.3).filled())),
+                )
+                .map_err(plot_err)?;
+            chart
+                .draw_series(rows.iter().filter(|s| s.n > 1).map(|s| {
+                    ErrorBar::new_vertical(
+                        s.params,
+                        s.mean - s.std,
+                        s.mean,
+                        s.mean + s.std,
+                        colour.stroke_width(2),
+                        10,
+                    )
+                }))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    rows.iter().map(|s| (s.params, s.mean)),
+                    colour.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(method.as_str())
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (20, 0)], colour.stroke_width(2))
+                        + Circle::new((10, 0), 4, colour.filled())
+                });
+            chart
+                .draw_series(
+                    rows.iter()
+                        .map(|s| Circle::new((s.params, s.mean), 4, colour.filled())),
+                )
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(palette::GRID)
+            .label_font(text(13.0))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    }
+}
+
+impl Plot for BudgetPlot {
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let summary = self.summary();
+        let xs: Vec<f64> = self.points.iter().map(|p| p.params as f64).collect();
+        let (xmin, xmax) = xs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let mut ylo = f64::INFINITY;
+        let mut yhi = f64::NEG_INFINITY;
+        for s in &summary {
+            ylo = ylo.min(s.mean - s.std);
+            yhi = yhi.max(s.mean + s.std);
+        }
+        for p in self.points.iter().filter(|p| p.metric.is_finite()) {
+            ylo = ylo.min(p.metric);
+            yhi = yhi.max(p.metric);
+        }
+        let (ylo, yhi) = padded(ylo, yhi, 0.08);
+        let log = xmin > 0.0 && self.log_x.unwrap_or(xmax / xmin > 10.0);
+
+        let w = self.size.0 as i32;
+        let title = self
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("{} against trainable parameters", self.metric_name));
+        root.draw_text(
+            &title,
+            &bold(21.0).pos(Pos::new(HPos::Center, VPos::Top)),
+            (w / 2, 8),
+        )
+        .map_err(plot_err)?;
+        let (nmin, nmax) = summary
+            .iter()
+            .fold((usize::MAX, 0), |(a, b), s| (a.min(s.n), b.max(s.n)));
+        let seeds = if nmin == nmax {
+            format!("{nmin}")
+        } else {
+            format!("{nmin}–{nmax}")
+        };
+        root.draw_text(
+            &format!("mean ± std over seeds (n = {seeds} per point); dots are single runs"),
+            &coloured(14.0, palette::DIM).pos(Pos::new(HPos::Center, VPos::Top)),
+            (w / 2, 34),
+        )
+        .map_err(plot_err)?;
+        let (_, area) = root.split_vertically(56);
+        let mut builder = ChartBuilder::on(&area);
+        builder
+            .margin(12)
+            .margin_right(28)
+            .x_label_area_size(48)
+            .y_label_area_size(72);
+        if log {
+            let (a, b) = (xmin / 1.25, xmax * 1.25);
+            let chart = builder
+                .build_cartesian_2d((a..b).log_scale(), ylo..yhi)
+                .map_err(plot_err)?;
+            self.draw_on(chart, &summary, true)
+        } else {
+            let (a, b) = padded(xmin, xmax, 0.06);
+            let chart = builder
+                .build_cartesian_2d(a..b, ylo..yhi)
+                .map_err(plot_err)?;
+            self.draw_on(chart, &summary, false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_groups_near_budgets_and_uses_sample_std() {
+        let pts = vec![
+            BudgetPoint::new("lora", 1000, 0.80, 0),
+            BudgetPoint::new("lora", 1000, 0.84, 1),
+            BudgetPoint::new("lora", 2000, 0.90, 0),
+            BudgetPoint::new("hetero", 1010, 0.85, 0),
+            BudgetPoint::new("hetero", 990, 0.87, 1),
+            BudgetPoint::new("hetero", 2000, f64::NAN, 0),
+        ];
+        let s = BudgetPlot::new(pts).summary();
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].method.as_str(), s[0].n), ("lora", 2));
+        assert!((s[0].mean - 0.82).abs() < 1e-12);
+        // Sample variance (0.02^2 + 0.02^2) / (2 - 1).
+        assert!((s[0].std - 0.0008f64.sqrt()).abs() < 1e-12);
+        assert_eq!((s[1].n, s[1].std), (1, 0.0));
+        assert_eq!(
+            (s[2].method.as_str(), s[2].n, s[2].params),
+            ("hetero", 2, 1000.0)
+        );
+    }
+}
