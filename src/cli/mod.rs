@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod fetch;
 pub mod info;
 pub mod search;
+pub mod runs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +31,8 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
     Plot(plot::PlotArgs),
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
+    Runs(runs::RunsArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Runs(args) => runs::run(args),
     }
 }
