@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 
 pub mod fetch;
 pub mod info;
-pub mod search;
 pub mod runs;
+pub mod search;
 
 #[derive(Debug, Parser)]
 #[command(

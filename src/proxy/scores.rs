@@ -43,16 +43,6 @@ impl Scores {
         serde_json::from_str(&text)
             .map_err(|e| crate::Error::parse(path, e.line(), format!("not a scores JSON: {e}")))
     }
-
-    /// The scores as an HTML grid (layers x slot kinds), shaded by value.
-    pub fn to_html(&self) -> String {
-        crate::search::table::scores_html(self)
-    }
-
-    /// Inline display in an evcxr notebook.
-    pub fn evcxr_display(&self) {
-        crate::search::table::evcxr_print("text/html", &self.to_html());
-    }
 }
 
 impl std::fmt::Display for Scores {

@@ -159,59 +159,6 @@ impl fmt::Display for Allocation {
     }
 }
 
-impl Allocation {
-    /// The rank grid of [`Display`](fmt::Display) as an HTML table, shaded by rank, with each
-    /// cell's slot id, rank and alpha as a tooltip.
-    pub fn to_html(&self) -> String {
-        let grid = allocation_grid(self);
-        let max_r = self.ranks.values().map(|s| s.r).max().unwrap_or(1).max(1) as f64;
-        let (layers, kinds) = axes(self.candidates.iter().chain(self.ranks.keys()));
-        let mut h = String::new();
-        h.push_str("<table class=\"heterolora-allocation\" style=\"border-collapse:collapse;text-align:right;font-family:monospace\">\n");
-        h.push_str(&format!(
-            "<caption style=\"text-align:left\">{}</caption>\n<thead><tr>",
-            escape_html(&allocation_title(self))
-        ));
-        for c in &grid.header {
-            h.push_str(&format!("<th>{}</th>", escape_html(c)));
-        }
-        h.push_str("</tr></thead>\n<tbody>\n");
-        for (row, &l) in grid.rows.iter().zip(&layers) {
-            h.push_str(&format!("<tr><th>{}</th>", row[0]));
-            for (cell, &k) in row[1..=kinds.len()].iter().zip(&kinds) {
-                let slot = SlotId::new(l, k);
-                match self.ranks.get(&slot) {
-                    Some(sr) => {
-                        let (bg, fg) = shade(sr.r as f64 / max_r);
-                        h.push_str(&format!(
-                            "<td class=\"on\" title=\"{slot} r={} alpha={}\" style=\"background:{bg};color:{fg};padding:2px 6px\">{cell}</td>",
-                            sr.r, sr.lora_alpha
-                        ));
-                    }
-                    None => {
-                        let class = if cell == "." { "off" } else { "absent" };
-                        h.push_str(&format!(
-                            "<td class=\"{class}\" title=\"{slot}\" style=\"color:#999;padding:2px 6px\">{cell}</td>"
-                        ));
-                    }
-                }
-            }
-            h.push_str(&format!("<td>{}</td></tr>\n", row[kinds.len() + 1]));
-        }
-        h.push_str("</tbody>\n<tfoot><tr>");
-        for c in &grid.footer {
-            h.push_str(&format!("<th>{}</th>", escape_html(c)));
-        }
-        h.push_str("</tr></tfoot>\n</table>");
-        h
-    }
-
-    /// Inline display in an evcxr notebook.
-    pub fn evcxr_display(&self) {
-        evcxr_print("text/html", &self.to_html());
-    }
-}
-
 fn fmt_score(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
@@ -275,52 +222,6 @@ fn scores_title(s: &Scores) -> String {
 /// The scores grid as text (used by `Scores`' `Display`).
 pub fn scores_text(s: &Scores) -> String {
     scores_grid(s).text(&scores_title(s))
-}
-
-/// The scores grid as an HTML table, each cell shaded by its score relative to the range.
-pub fn scores_html(s: &Scores) -> String {
-    let grid = scores_grid(s);
-    let (layers, kinds) = axes(s.values.keys());
-    let (lo, hi) = s
-        .values
-        .values()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let mut h = String::new();
-    h.push_str("<table class=\"heterolora-scores\" style=\"border-collapse:collapse;text-align:right;font-family:monospace\">\n");
-    h.push_str(&format!(
-        "<caption style=\"text-align:left\">{}</caption>\n<thead><tr>",
-        escape_html(&scores_title(s))
-    ));
-    for c in &grid.header {
-        h.push_str(&format!("<th>{}</th>", escape_html(c)));
-    }
-    h.push_str("</tr></thead>\n<tbody>\n");
-    for (row, &l) in grid.rows.iter().zip(&layers) {
-        h.push_str(&format!("<tr><th>{}</th>", row[0]));
-        for (cell, &k) in row[1..].iter().zip(&kinds) {
-            let slot = SlotId::new(l, k);
-            match s.values.get(&slot) {
-                Some(&v) => {
-                    let (bg, fg) = shade((v - lo) / span);
-                    h.push_str(&format!(
-                        "<td title=\"{slot} = {v}\" style=\"background:{bg};color:{fg};padding:2px 6px\">{cell}</td>"
-                    ));
-                }
-                None => h.push_str("<td style=\"color:#999;padding:2px 6px\">-</td>"),
-            }
-        }
-        h.push_str("</tr>\n");
-    }
-    h.push_str("</tbody>\n<tfoot><tr>");
-    for c in &grid.footer {
-        h.push_str(&format!("<th>{}</th>", escape_html(c)));
-    }
-    h.push_str("</tr></tfoot>\n</table>");
-    h
 }
 
 fn log_grid(log: &ReallocationLog) -> (Grid, Vec<usize>, Vec<SlotKind>) {
@@ -487,23 +388,6 @@ mod tests {
     }
 
     #[test]
-    fn html_has_the_grid_cells_and_escapes() {
-        let a = sample();
-        let h = a.to_html();
-        assert!(h.starts_with("<table") && h.ends_with("</table>"));
-        assert!(h.contains("topk &lt;x&gt;") && !h.contains("<x>"));
-        assert!(h.contains("<th>res1</th>") && h.contains("<th>sc2</th>"));
-        assert!(
-            h.contains("title=\"layer.3.attention.value r=8 alpha=16\""),
-            "{h}"
-        );
-        assert!(h.contains("class=\"off\" title=\"layer.0.attention.query\""));
-        assert!(h.contains("class=\"absent\" title=\"layer.0.shortcut2\""));
-        assert_eq!(h.matches("</td></tr>").count(), 6);
-        assert_eq!(h.matches("class=\"on\"").count(), a.ranks.len());
-    }
-
-    #[test]
     fn scores_grid_text_and_html() {
         let slots = SearchSpace::lora_qv().slots(2);
         let s = Scores {
@@ -521,10 +405,6 @@ mod tests {
         assert!(t.contains("grad-norm") && t.contains("32 batches"), "{t}");
         let row1: Vec<&str> = t.lines().nth(3).unwrap().split_whitespace().collect();
         assert_eq!(row1, ["1", "1.0000", "1.5000"]);
-        let h = scores_html(&s);
-        assert!(h.contains("title=\"layer.1.attention.value = 1.5\""), "{h}");
-        assert!(h.contains("rgba(31,119,180,0.90)"));
-        assert!(h.contains("<th>mean</th>"));
         assert_eq!(fmt_score(1.5e-7), "1.500e-7");
     }
 
