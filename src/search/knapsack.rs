@@ -5,7 +5,7 @@ use crate::adapters::SlotId;
 use crate::rng::Rng;
 use crate::{Error, Result};
 
-/// The largest dynamic-programming table [`Solver::Exact`] accepts (slots x ranks x budget units).
+/// The largest dynamic-programming table [`crate::search::Solver::Exact`] accepts (slots x ranks x budget units).
 const MAX_DP_WORK: u128 = 400_000_000;
 
 /// The gains and costs of one problem instance: `gain[i][j]`, `cost[i][j]` for slot i at rank
