@@ -120,6 +120,7 @@ fn a_checksum_mismatch_names_the_file_and_leaves_nothing() {
         assert!(leftovers(&dest.join("WNLI")).is_empty());
     }
     // A missing source file is named too.
+    std::fs::copy(src_task.join("dev.tsv"), &dev).unwrap();
     std::fs::remove_file(fake.join("WNLI/test.tsv")).unwrap();
     let err = fetch_glue(&[Task::Wnli], &opts(&dest, Some(fake)))
         .unwrap_err()
