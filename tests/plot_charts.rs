@@ -113,7 +113,8 @@ fn check_svg_size(fig: &Figure) {
 #[test]
 fn allocation_heatmap_has_a_cell_per_slot_annotations_and_totals() {
     let fig = AllocationHeatmap::new(&allocation()).render().unwrap();
-    assert_eq!(fig.size(), (800, 500));
+    // Two layers: the default height shrinks to fit the rows.
+    assert_eq!(fig.size(), (800, 280));
     check_svg_size(&fig);
     let svg = fig.to_svg();
     assert!(
@@ -215,6 +216,10 @@ fn budget_plot_has_a_line_and_legend_per_method() {
     let svg = fig.to_svg();
     assert!(has_text(svg, "accuracy against trainable parameters"));
     assert!(has_text(svg, "trainable parameters (log scale)"));
+    // The four budgets are the x ticks.
+    for tick in ["4.61k", "18.4k", "36.9k", "73.7k"] {
+        assert!(has_text(svg, tick), "tick {tick}");
+    }
     for m in ["lora", "heterolora", "topk"] {
         assert!(has_text(svg, m), "legend {m}");
     }
@@ -378,7 +383,7 @@ fn figures_display_inline_in_evcxr_and_report_bad_paths() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/nonexistent-dir"), "{err}");
-    assert!(format!("{fig:?}").starts_with("Figure(800x500"));
+    assert!(format!("{fig:?}").starts_with("Figure(800x280"));
     assert!(AllocationHeatmap::new(&allocation())
         .size(10, 10)
         .render()

@@ -244,7 +244,7 @@ impl Plot for CurvesPlot {
                 .label_style(text(12.0))
                 .axis_desc_style(text(14.0))
                 .bold_line_style(RGBColor(225, 225, 225))
-                .light_line_style(RGBColor(243, 243, 243))
+                .light_line_style(TRANSPARENT)
                 .x_labels(6)
                 .y_labels(6)
                 .x_label_formatter(&|v| fmt_num(*v))

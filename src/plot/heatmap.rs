@@ -441,7 +441,7 @@ pub struct AllocationHeatmap {
     alloc: Allocation,
     colour: Option<HeatmapColour>,
     title: Option<String>,
-    size: (u32, u32),
+    size: Option<(u32, u32)>,
 }
 
 impl AllocationHeatmap {
@@ -450,7 +450,7 @@ impl AllocationHeatmap {
             alloc: alloc.clone(),
             colour: None,
             title: None,
-            size: DEFAULT_SIZE,
+            size: None,
         }
     }
     pub fn colour(mut self, colour: HeatmapColour) -> Self {
@@ -462,7 +462,7 @@ impl AllocationHeatmap {
         self
     }
     pub fn size(mut self, width: u32, height: u32) -> Self {
-        self.size = (width, height);
+        self.size = Some((width, height));
         self
     }
 
@@ -582,7 +582,7 @@ impl AllocationHeatmap {
             group_thousands(total_p)
         );
         Grid {
-            size: self.size,
+            size: self.size.unwrap_or_else(|| auto_size(num_layers, 2)),
             title,
             subtitle,
             row_labels: (0..num_layers).map(|l| format!("layer {l}")).collect(),
@@ -608,6 +608,13 @@ impl AllocationHeatmap {
             y_desc: None,
         }
     }
+}
+
+/// 800 wide, and tall enough for rows of about 44 pixels (at most 500): a two-layer toy model
+/// does not get a page of white space.
+pub(crate) fn auto_size(rows: usize, margin_rows: usize) -> (u32, u32) {
+    let h = 80 + 44 * (rows + margin_rows) as u32 + 6 + 16;
+    (DEFAULT_SIZE.0, h.clamp(280, DEFAULT_SIZE.1))
 }
 
 /// 73728 -> "73,728".
@@ -641,7 +648,7 @@ pub struct ScoreHeatmap {
     allocation: Option<Allocation>,
     log: Option<bool>,
     title: Option<String>,
-    size: (u32, u32),
+    size: Option<(u32, u32)>,
 }
 
 impl ScoreHeatmap {
@@ -651,7 +658,7 @@ impl ScoreHeatmap {
             allocation: None,
             log: None,
             title: None,
-            size: DEFAULT_SIZE,
+            size: None,
         }
     }
     pub fn allocation(mut self, alloc: &Allocation) -> Self {
@@ -667,7 +674,7 @@ impl ScoreHeatmap {
         self
     }
     pub fn size(mut self, width: u32, height: u32) -> Self {
-        self.size = (width, height);
+        self.size = Some((width, height));
         self
     }
 
@@ -763,7 +770,7 @@ impl ScoreHeatmap {
             subtitle.push_str(" · log colour scale");
         }
         Ok(Grid {
-            size: self.size,
+            size: self.size.unwrap_or_else(|| auto_size(num_layers, 1)),
             title: self
                 .title
                 .clone()
