@@ -389,3 +389,38 @@ fn figures_display_inline_in_evcxr_and_report_bad_paths() {
         .render()
         .is_err());
 }
+
+#[test]
+fn large_timeline_grows_in_height_and_thins_its_labels() {
+    // MiniLM-L6's LoRA + shortcut space (35 slots) re-allocated 24 times.
+    let slots: Vec<SlotId> = SearchSpace::lora_qv_shortcuts().slots(6);
+    let steps: Vec<usize> = (0..24).map(|i| i * 50).collect();
+    let enabled: Vec<Vec<bool>> = (0..steps.len())
+        .map(|t| (0..slots.len()).map(|s| (s * 7 + t / 3) % 5 < 2).collect())
+        .collect();
+    let fig = ReallocationTimeline::new(steps, slots, enabled)
+        .unwrap()
+        .render()
+        .unwrap();
+    let (w, h) = fig.size();
+    assert_eq!(w, 800);
+    assert!(h > 500, "height {h}");
+    let svg = fig.to_svg();
+    assert!(has_text(svg, "L5 sc2") && has_text(svg, "0"));
+    // Step labels that would overlap are left out, but the first is always there.
+    let shown = (0..24)
+        .filter(|i| has_text(svg, &(i * 50).to_string()))
+        .count();
+    assert!(shown < 24 && shown >= 6, "{shown} step labels");
+    check_png(&fig, "timeline_large");
+    let fig = AllocationHeatmap::new(&{
+        let mut a = allocation();
+        a.dims = ModelDims::MINILM_L6;
+        a.candidates = SearchSpace::lora_qv_shortcuts().slots(6);
+        a
+    })
+    .render()
+    .unwrap();
+    assert_eq!(fig.size(), (800, 454));
+    check_png(&fig, "allocation_minilm");
+}
