@@ -344,6 +344,27 @@ fn curves_come_from_a_metric_history_frame() {
     assert_eq!(c[0], Curve::new("a", "loss", vec![(1, 0.9), (2, 0.5)]));
     assert_eq!(c[1].run, "b");
     assert_eq!(c[2].metric, "acc");
+
+    // The tracker's `metric_histories(runs, key)` frame: run_id, step, timestamp, value.
+    let df = DataFrame::new_infer_height(vec![
+        Column::from(Series::new("run_id".into(), &["r1", "r1", "r2"])),
+        Column::from(Series::new("step".into(), &[0i64, 10, 0])),
+        Column::from(Series::new("timestamp".into(), &[1i64, 2, 3])),
+        Column::from(Series::new("value".into(), &[1.0, 0.5, 0.9])),
+    ])
+    .unwrap();
+    let c = Curve::from_metric_frame(&df, "run_id", "train_loss").unwrap();
+    assert_eq!(
+        c,
+        [
+            Curve::new("r1", "train_loss", vec![(0, 1.0), (10, 0.5)]),
+            Curve::new("r2", "train_loss", vec![(0, 0.9)]),
+        ]
+    );
+    let err = Curve::from_history_frame(&df, "run_id")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`key`"), "{err}");
 }
 
 #[test]

@@ -46,8 +46,25 @@ impl Curve {
         step_col: &str,
         value_col: &str,
     ) -> Result<Vec<Curve>> {
-        let runs = strings(df, run_col)?;
         let keys = strings(df, key_col)?;
+        Self::collect(df, run_col, keys, step_col, value_col)
+    }
+
+    /// Curves of one metric from a frame without a key column, one row per point: `run_col`
+    /// (e.g. `run_id`), `step` and `value`, as the tracker's `metric_histories(runs, key)` returns.
+    pub fn from_metric_frame(df: &DataFrame, run_col: &str, metric: &str) -> Result<Vec<Curve>> {
+        let keys = vec![Some(metric.to_string()); df.height()];
+        Self::collect(df, run_col, keys, "step", "value")
+    }
+
+    fn collect(
+        df: &DataFrame,
+        run_col: &str,
+        keys: Vec<Option<String>>,
+        step_col: &str,
+        value_col: &str,
+    ) -> Result<Vec<Curve>> {
+        let runs = strings(df, run_col)?;
         let steps = floats(df, step_col)?;
         let values = floats(df, value_col)?;
         let mut order: Vec<(String, String)> = Vec::new();
