@@ -432,7 +432,7 @@ fn large_timeline_grows_in_height_and_thins_its_labels() {
     let shown = (0..24)
         .filter(|i| has_text(svg, &(i * 50).to_string()))
         .count();
-    assert!(shown < 24 && shown >= 6, "{shown} step labels");
+    assert!((6..24).contains(&shown), "{shown} step labels");
     check_png(&fig, "timeline_large");
     let fig = AllocationHeatmap::new(&{
         let mut a = allocation();

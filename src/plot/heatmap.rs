@@ -466,8 +466,14 @@ impl AllocationHeatmap {
         self
     }
 
-    /// Draw it.
+    /// Draw it. An allocation without candidate or enabled slots is an error.
     pub fn render(&self) -> Result<Figure> {
+        if self.alloc.candidates.is_empty() && self.alloc.ranks.is_empty() {
+            return Err(crate::Error::Plot(format!(
+                "allocation `{}` has no candidate slots to plot",
+                self.alloc.method
+            )));
+        }
         Figure::new(self.grid())
     }
 
@@ -731,13 +737,13 @@ impl ScoreHeatmap {
         let mut cells = Vec::new();
         let mut row_sum = vec![0.0; num_layers];
         let mut col_sum = vec![0.0; kinds.len()];
-        for layer in 0..num_layers {
+        for (layer, layer_sum) in row_sum.iter_mut().enumerate() {
             let mut row = Vec::new();
             for (c, &kind) in kinds.iter().enumerate() {
                 let id = SlotId::new(layer, kind);
                 row.push(s.values.get(&id).map(|&v| {
                     let mut cell = if v.is_finite() {
-                        row_sum[layer] += v;
+                        *layer_sum += v;
                         col_sum[c] += v;
                         Cell::new(viridis(norm(v)), fmt_num(v))
                     } else {
