@@ -409,6 +409,19 @@ fn figures_display_inline_in_evcxr_and_report_bad_paths() {
         .size(10, 10)
         .render()
         .is_err());
+    let mut empty = allocation();
+    empty.candidates.clear();
+    empty.ranks.clear();
+    let err = AllocationHeatmap::new(&empty)
+        .render()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no candidate slots"), "{err}");
+    let none = Scores {
+        values: BTreeMap::new(),
+        ..scores("snip", |_, _| 0.0)
+    };
+    assert!(ScoreHeatmap::new(&none).render().is_err());
 }
 
 #[test]
