@@ -113,7 +113,8 @@ fn check_svg_size(fig: &Figure) {
 #[test]
 fn allocation_heatmap_has_a_cell_per_slot_annotations_and_totals() {
     let fig = AllocationHeatmap::new(&allocation()).render().unwrap();
-    assert_eq!(fig.size(), (800, 500));
+    // Two layers: the default height shrinks to fit the rows.
+    assert_eq!(fig.size(), (800, 280));
     check_svg_size(&fig);
     let svg = fig.to_svg();
     assert!(
@@ -215,6 +216,10 @@ fn budget_plot_has_a_line_and_legend_per_method() {
     let svg = fig.to_svg();
     assert!(has_text(svg, "accuracy against trainable parameters"));
     assert!(has_text(svg, "trainable parameters (log scale)"));
+    // The four budgets are the x ticks.
+    for tick in ["4.61k", "18.4k", "36.9k", "73.7k"] {
+        assert!(has_text(svg, tick), "tick {tick}");
+    }
     for m in ["lora", "heterolora", "topk"] {
         assert!(has_text(svg, m), "legend {m}");
     }
@@ -339,6 +344,27 @@ fn curves_come_from_a_metric_history_frame() {
     assert_eq!(c[0], Curve::new("a", "loss", vec![(1, 0.9), (2, 0.5)]));
     assert_eq!(c[1].run, "b");
     assert_eq!(c[2].metric, "acc");
+
+    // The tracker's `metric_histories(runs, key)` frame: run_id, step, timestamp, value.
+    let df = DataFrame::new_infer_height(vec![
+        Column::from(Series::new("run_id".into(), &["r1", "r1", "r2"])),
+        Column::from(Series::new("step".into(), &[0i64, 10, 0])),
+        Column::from(Series::new("timestamp".into(), &[1i64, 2, 3])),
+        Column::from(Series::new("value".into(), &[1.0, 0.5, 0.9])),
+    ])
+    .unwrap();
+    let c = Curve::from_metric_frame(&df, "run_id", "train_loss").unwrap();
+    assert_eq!(
+        c,
+        [
+            Curve::new("r1", "train_loss", vec![(0, 1.0), (10, 0.5)]),
+            Curve::new("r2", "train_loss", vec![(0, 0.9)]),
+        ]
+    );
+    let err = Curve::from_history_frame(&df, "run_id")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`key`"), "{err}");
 }
 
 #[test]
@@ -378,9 +404,57 @@ fn figures_display_inline_in_evcxr_and_report_bad_paths() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/nonexistent-dir"), "{err}");
-    assert!(format!("{fig:?}").starts_with("Figure(800x500"));
+    assert!(format!("{fig:?}").starts_with("Figure(800x280"));
     assert!(AllocationHeatmap::new(&allocation())
         .size(10, 10)
         .render()
         .is_err());
+    let mut empty = allocation();
+    empty.candidates.clear();
+    empty.ranks.clear();
+    let err = AllocationHeatmap::new(&empty)
+        .render()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no candidate slots"), "{err}");
+    let none = Scores {
+        values: BTreeMap::new(),
+        ..scores("snip", |_, _| 0.0)
+    };
+    assert!(ScoreHeatmap::new(&none).render().is_err());
+}
+
+#[test]
+fn large_timeline_grows_in_height_and_thins_its_labels() {
+    // MiniLM-L6's LoRA + shortcut space (35 slots) re-allocated 24 times.
+    let slots: Vec<SlotId> = SearchSpace::lora_qv_shortcuts().slots(6);
+    let steps: Vec<usize> = (0..24).map(|i| i * 50).collect();
+    let enabled: Vec<Vec<bool>> = (0..steps.len())
+        .map(|t| (0..slots.len()).map(|s| (s * 7 + t / 3) % 5 < 2).collect())
+        .collect();
+    let fig = ReallocationTimeline::new(steps, slots, enabled)
+        .unwrap()
+        .render()
+        .unwrap();
+    let (w, h) = fig.size();
+    assert_eq!(w, 800);
+    assert!(h > 500, "height {h}");
+    let svg = fig.to_svg();
+    assert!(has_text(svg, "L5 sc2") && has_text(svg, "0"));
+    // Step labels that would overlap are left out, but the first is always there.
+    let shown = (0..24)
+        .filter(|i| has_text(svg, &(i * 50).to_string()))
+        .count();
+    assert!((6..24).contains(&shown), "{shown} step labels");
+    check_png(&fig, "timeline_large");
+    let fig = AllocationHeatmap::new(&{
+        let mut a = allocation();
+        a.dims = ModelDims::MINILM_L6;
+        a.candidates = SearchSpace::lora_qv_shortcuts().slots(6);
+        a
+    })
+    .render()
+    .unwrap();
+    assert_eq!(fig.size(), (800, 454));
+    check_png(&fig, "allocation_minilm");
 }

@@ -189,6 +189,43 @@ mod tests {
             .unwrap()
             .contains("Allocation: topk"));
 
+        // Scores with the allocation outlined, PNG only, under another name.
+        let scores = Scores {
+            proxy: "snip".into(),
+            values: alloc
+                .candidates
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (*s, i as f64))
+                .collect(),
+            rank_gains: None,
+            num_batches: 2,
+            seconds: 0.5,
+        };
+        let sfile = dir.path().join("scores.json");
+        std::fs::write(&sfile, serde_json::to_string(&scores).unwrap()).unwrap();
+        let cli = Cli::try_parse_from([
+            "heterolora",
+            "plot",
+            "scores",
+            sfile.to_str().unwrap(),
+            "--allocation",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "png",
+            "--name",
+            "s",
+        ])
+        .unwrap();
+        #[allow(irrefutable_let_patterns)]
+        let crate::cli::Command::Plot(args) = cli.command
+        else {
+            panic!("not plot")
+        };
+        assert_eq!(run(args).unwrap(), [out.join("s.png")]);
+
         std::fs::write(&file, "{\n  \"dims\": 3\n}").unwrap();
         let cli = Cli::try_parse_from(["heterolora", "plot", "allocation", file.to_str().unwrap()])
             .unwrap();

@@ -7,8 +7,6 @@ use super::frame::{floats, strings};
 use super::palette;
 use super::{fmt_num, fmt_params, padded, plot_err, Plot, DEFAULT_SIZE};
 use crate::{Error, Result};
-use plotters::coord::ranged1d::ValueFormatter;
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -208,96 +206,29 @@ impl BudgetPlot {
         }
         Figure::new(self.clone())
     }
+}
 
-    fn draw_on<'a, DB: DrawingBackend + 'a, X>(
-        &self,
-        mut chart: ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
-        summary: &[BudgetSummary],
-        log: bool,
-    ) -> Result<()>
-    where
-        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
-    {
-        let xdesc = if log {
-            "trainable parameters (log scale)"
-        } else {
-            "trainable parameters"
-        };
-        chart
-            .configure_mesh()
-            .x_desc(xdesc)
-            .y_desc(self.metric_name.as_str())
-            .label_style(text(13.0))
-            .axis_desc_style(text(15.0))
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(RGBColor(243, 243, 243))
-            .x_label_formatter(&|v| fmt_params(*v))
-            .y_label_formatter(&|v| fmt_num(*v))
-            .x_labels(8)
-            .y_labels(8)
-            .draw()
-            .map_err(plot_err)?;
-        for (i, method) in self.methods().iter().enumerate() {
-            let colour = palette::series(i);
-            let rows: Vec<&BudgetSummary> =
-                summary.iter().filter(|s| &s.method == method).collect();
-            if rows.is_empty() {
-                continue;
-            }
-            // Every seed, faint, so that the spread behind each error bar stays visible.
-            let raw: Vec<(f64, f64)> = self
-                .points
-                .iter()
-                .filter(|p| &p.method == method && p.metric.is_finite())
-                .map(|p| (p.params as f64, p.metric))
-                .collect();
-            chart
-                .draw_series(
-                    raw.iter()
-                        .map(|&c| Circle::new(c, 3, colour.mix(0.3).filled())),
-                )
-                .map_err(plot_err)?;
-            chart
-                .draw_series(rows.iter().filter(|s| s.n > 1).map(|s| {
-                    ErrorBar::new_vertical(
-                        s.params,
-                        s.mean - s.std,
-                        s.mean,
-                        s.mean + s.std,
-                        colour.stroke_width(2),
-                        10,
-                    )
-                }))
-                .map_err(plot_err)?;
-            chart
-                .draw_series(LineSeries::new(
-                    rows.iter().map(|s| (s.params, s.mean)),
-                    colour.stroke_width(2),
-                ))
-                .map_err(plot_err)?
-                .label(method.as_str())
-                .legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(0, 0), (20, 0)], colour.stroke_width(2))
-                        + Circle::new((10, 0), 4, colour.filled())
-                });
-            chart
-                .draw_series(
-                    rows.iter()
-                        .map(|s| Circle::new((s.params, s.mean), 4, colour.filled())),
-                )
-                .map_err(plot_err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(palette::GRID)
-            .label_font(text(13.0))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+/// Tick positions for the parameter axis: the budgets themselves when there are few, else 1-2-5
+/// steps per decade on a log axis; `None` leaves the ticks to plotters (linear axis).
+fn param_ticks(budgets: &[f64], lo: f64, hi: f64, log: bool) -> Option<Vec<f64>> {
+    if !budgets.is_empty() && budgets.len() <= 8 {
+        return Some(budgets.to_vec());
     }
+    if !log {
+        return None;
+    }
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let t = m * decade;
+            if t >= lo && t <= hi {
+                ticks.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    Some(ticks)
 }
 
 impl Plot for BudgetPlot {
@@ -325,6 +256,15 @@ impl Plot for BudgetPlot {
         }
         let (ylo, yhi) = padded(ylo, yhi, 0.08);
         let log = xmin > 0.0 && self.log_x.unwrap_or(xmax / xmin > 10.0);
+        // Log axes are drawn as a linear axis over log10(params) with our own ticks: plotters'
+        // log axis labels only powers of ten, often a single tick over a budget sweep.
+        let tx = move |v: f64| if log { v.log10() } else { v };
+        let (xa, xb) = padded(tx(xmin), tx(xmax), 0.06);
+        let mut budgets: Vec<f64> = summary.iter().map(|s| s.params).collect();
+        budgets.sort_by(f64::total_cmp);
+        budgets.dedup_by(|a, b| (*a - *b).abs() <= 1e-9 * b.abs().max(1.0));
+        let untx = move |v: f64| if log { 10f64.powf(v) } else { v };
+        let ticks = param_ticks(&budgets, untx(xa), untx(xb), log);
 
         let w = self.size.0 as i32;
         let title = self
@@ -352,25 +292,123 @@ impl Plot for BudgetPlot {
         )
         .map_err(plot_err)?;
         let (_, area) = root.split_vertically(56);
-        let mut builder = ChartBuilder::on(&area);
-        builder
+        let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .margin_right(28)
             .x_label_area_size(48)
-            .y_label_area_size(72);
-        if log {
-            let (a, b) = (xmin / 1.25, xmax * 1.25);
-            let chart = builder
-                .build_cartesian_2d((a..b).log_scale(), ylo..yhi)
-                .map_err(plot_err)?;
-            self.draw_on(chart, &summary, true)
+            .y_label_area_size(72)
+            .build_cartesian_2d(xa..xb, ylo..yhi)
+            .map_err(plot_err)?;
+        let xdesc = if log {
+            "trainable parameters (log scale)"
         } else {
-            let (a, b) = padded(xmin, xmax, 0.06);
-            let chart = builder
-                .build_cartesian_2d(a..b, ylo..yhi)
-                .map_err(plot_err)?;
-            self.draw_on(chart, &summary, false)
+            "trainable parameters"
+        };
+        let grid = RGBColor(225, 225, 225);
+        {
+            let mut mesh = chart.configure_mesh();
+            mesh.x_desc(xdesc)
+                .y_desc(self.metric_name.as_str())
+                .label_style(text(13.0))
+                .axis_desc_style(text(15.0))
+                .bold_line_style(grid)
+                .light_line_style(TRANSPARENT)
+                .y_label_formatter(&|v| fmt_num(*v))
+                .y_labels(8);
+            let fx = move |v: &f64| fmt_params(untx(*v));
+            if ticks.is_some() {
+                mesh.x_labels(0).disable_x_mesh();
+                mesh.draw().map_err(plot_err)?;
+            } else {
+                mesh.x_labels(8).x_label_formatter(&fx);
+                mesh.draw().map_err(plot_err)?;
+            }
         }
+        if let Some(ticks) = &ticks {
+            for &t in ticks {
+                let x = tx(t);
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x, ylo), (x, yhi)],
+                        grid.stroke_width(1),
+                    )))
+                    .map_err(plot_err)?;
+                let (px, py) = chart.backend_coord(&(x, ylo));
+                // backend_coord is absolute; `root` starts at the backend's origin.
+                root.draw(&PathElement::new(
+                    vec![(px, py), (px, py + 5)],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(plot_err)?;
+                root.draw_text(
+                    &fmt_params(t),
+                    &text(13.0).pos(Pos::new(HPos::Center, VPos::Top)),
+                    (px, py + 8),
+                )
+                .map_err(plot_err)?;
+            }
+        }
+
+        for (i, method) in self.methods().iter().enumerate() {
+            let colour = palette::series(i);
+            let rows: Vec<&BudgetSummary> =
+                summary.iter().filter(|s| &s.method == method).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            // Every seed, faint, so that the spread behind each error bar stays visible.
+            let raw: Vec<(f64, f64)> = self
+                .points
+                .iter()
+                .filter(|p| &p.method == method && p.metric.is_finite())
+                .map(|p| (tx(p.params as f64), p.metric))
+                .collect();
+            chart
+                .draw_series(
+                    raw.iter()
+                        .map(|&c| Circle::new(c, 3, colour.mix(0.3).filled())),
+                )
+                .map_err(plot_err)?;
+            chart
+                .draw_series(rows.iter().filter(|s| s.n > 1).map(|s| {
+                    ErrorBar::new_vertical(
+                        tx(s.params),
+                        s.mean - s.std,
+                        s.mean,
+                        s.mean + s.std,
+                        colour.stroke_width(2),
+                        10,
+                    )
+                }))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    rows.iter().map(|s| (tx(s.params), s.mean)),
+                    colour.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(method.as_str())
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (20, 0)], colour.stroke_width(2))
+                        + Circle::new((10, 0), 4, colour.filled())
+                });
+            chart
+                .draw_series(
+                    rows.iter()
+                        .map(|s| Circle::new((tx(s.params), s.mean), 4, colour.filled())),
+                )
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(palette::GRID)
+            .label_font(text(13.0))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
     }
 }
 

@@ -46,8 +46,25 @@ impl Curve {
         step_col: &str,
         value_col: &str,
     ) -> Result<Vec<Curve>> {
-        let runs = strings(df, run_col)?;
         let keys = strings(df, key_col)?;
+        Self::collect(df, run_col, keys, step_col, value_col)
+    }
+
+    /// Curves of one metric from a frame without a key column, one row per point: `run_col`
+    /// (e.g. `run_id`), `step` and `value`, as the tracker's `metric_histories(runs, key)` returns.
+    pub fn from_metric_frame(df: &DataFrame, run_col: &str, metric: &str) -> Result<Vec<Curve>> {
+        let keys = vec![Some(metric.to_string()); df.height()];
+        Self::collect(df, run_col, keys, "step", "value")
+    }
+
+    fn collect(
+        df: &DataFrame,
+        run_col: &str,
+        keys: Vec<Option<String>>,
+        step_col: &str,
+        value_col: &str,
+    ) -> Result<Vec<Curve>> {
+        let runs = strings(df, run_col)?;
         let steps = floats(df, step_col)?;
         let values = floats(df, value_col)?;
         let mut order: Vec<(String, String)> = Vec::new();
@@ -244,7 +261,7 @@ impl Plot for CurvesPlot {
                 .label_style(text(12.0))
                 .axis_desc_style(text(14.0))
                 .bold_line_style(RGBColor(225, 225, 225))
-                .light_line_style(RGBColor(243, 243, 243))
+                .light_line_style(TRANSPARENT)
                 .x_labels(6)
                 .y_labels(6)
                 .x_label_formatter(&|v| fmt_num(*v))

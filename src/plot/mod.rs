@@ -25,6 +25,7 @@ mod curves;
 mod figure;
 mod font;
 mod frame;
+mod grid;
 mod heatmap;
 pub mod palette;
 mod scatter;

@@ -341,7 +341,7 @@ impl Plot for ProxyScatter {
             .label_style(text(13.0))
             .axis_desc_style(text(15.0))
             .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(RGBColor(243, 243, 243))
+            .light_line_style(TRANSPARENT)
             .x_label_formatter(&fx)
             .y_label_formatter(&fy)
             .x_labels(8)

@@ -2,7 +2,7 @@
 //! that changed at a step outlined.
 
 use super::figure::Figure;
-use super::heatmap::{Cell, Grid};
+use super::grid::{Cell, Grid};
 use super::palette;
 use crate::adapters::SlotId;
 use crate::search::Allocation;
