@@ -7,7 +7,7 @@ use super::*;
 use crate::adapters::{LoraAdapter, ShortcutPlacement, SlotId, SlotKind};
 use crate::rng::Rng;
 use crate::search::{Allocation, SlotRank};
-use candle_core::{DType, Device, IndexOp, Tensor, Var};
+use candle_core::{DType, Device, IndexOp, Tensor};
 use std::collections::BTreeMap;
 
 const DEV: Device = Device::Cpu;
@@ -82,7 +82,17 @@ fn fresh_adapters_and_shortcuts_change_nothing() {
         assert!(max_diff(a, b) < 1e-6);
     }
     // The reference's placement normalises once more after the cross-layer shortcuts: it is
-    // not a no-op even with B = 0, which is why it is not the default.
+    // not a no-op even with B = 0 (as soon as the layer's LayerNorm is not the identity affine
+    // map, as in every pretrained model), which is why it is not the default.
+    let mut rng = Rng::new(12);
+    for layer in m.bert.layers.iter_mut() {
+        for ln in [&mut layer.attention_norm, &mut layer.output_norm] {
+            ln.weight = rng.uniform_tensor(32, 0.5, 1.5, &DEV).unwrap();
+            ln.bias = rng.uniform_tensor(32, -0.5, 0.5, &DEV).unwrap();
+        }
+    }
+    m.set_shortcut_placement(ShortcutPlacement::InsideNorm);
+    let base = logits(&m);
     m.set_shortcut_placement(ShortcutPlacement::ExtraNorm);
     assert!(max_diff(&base, &logits(&m)) > 1e-4);
     for s in m.adapter_slots() {
@@ -197,7 +207,8 @@ fn every_slot_kind_changes_the_output_once_trained() {
     for s in all_slots(&m) {
         m.set_enabled(s, true).unwrap();
         let d = max_diff(&base, &logits(&m));
-        assert!(d > 1e-5, "{s} has no effect ({d})");
+        // Disabled, the computation is bitwise the base one: any difference is the slot's.
+        assert!(d > 1e-7, "{s} has no effect ({d})");
         m.set_enabled(s, false).unwrap();
         assert_eq!(max_diff(&base, &logits(&m)), 0.0, "{s} disabled");
     }
