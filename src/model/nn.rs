@@ -353,7 +353,7 @@ mod tests {
         let d = dropout(&x, 0.5, Some(&mut rng)).unwrap();
         let v: Vec<f32> = d.flatten_all().unwrap().to_vec1().unwrap();
         assert!(v.iter().all(|&e| e == 0.0 || e == 2.0));
-        assert!(v.iter().any(|&e| e == 0.0));
+        assert!(v.contains(&0.0));
         let a = kaiming_uniform_a_sqrt5(&mut rng, 8, 64, DType::F32, &Device::Cpu).unwrap();
         let m = a
             .abs()

@@ -128,19 +128,12 @@ fn lora_linear_equals_hand_computation() {
     };
     let x = rng.uniform_tensor((2, 4, d_in), -1.0, 1.0, &DEV).unwrap();
     let y: Vec<Vec<Vec<f32>>> = ctx.linear(slot, &lin, &x).unwrap().to_vec3().unwrap();
-    let (w, bias, a, b, xs): (
-        Vec<Vec<f32>>,
-        Vec<f32>,
-        Vec<Vec<f32>>,
-        Vec<Vec<f32>>,
-        Vec<Vec<Vec<f32>>>,
-    ) = (
-        w.to_vec2().unwrap(),
-        bias.to_vec1().unwrap(),
-        ad.a.to_vec2().unwrap(),
-        ad.b.to_vec2().unwrap(),
-        x.to_vec3().unwrap(),
-    );
+    type M = Vec<Vec<f32>>;
+    let w: M = w.to_vec2().unwrap();
+    let bias: Vec<f32> = bias.to_vec1().unwrap();
+    let a: M = ad.a.to_vec2().unwrap();
+    let b: M = ad.b.to_vec2().unwrap();
+    let xs: Vec<M> = x.to_vec3().unwrap();
     let s = (alpha / r as f64) as f32;
     for n in 0..2 {
         for t in 0..4 {
