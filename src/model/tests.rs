@@ -458,6 +458,12 @@ fn parameter_counts_follow_hand_arithmetic() {
     assert_eq!(counted, m.trainable_params());
     let summary = m.param_summary();
     assert_eq!(summary.rows.len(), 5);
+    let html = m.to_html();
+    assert!(
+        html.contains("2 layers")
+            && html.contains("layer.1.intermediate")
+            && html.contains("2,339")
+    );
     assert_eq!(summary.trainable, m.trainable_params());
 }
 
