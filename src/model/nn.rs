@@ -13,9 +13,9 @@ use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Storage, 
 /// A frozen linear map `y = x W^T + b`.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    /// [out, in]
+    /// `[out, in]`
     pub weight: Tensor,
-    /// [out]
+    /// `[out]`
     pub bias: Option<Tensor>,
 }
 
@@ -144,9 +144,9 @@ impl CustomOp1 for FrozenLinearOp {
 /// A frozen LayerNorm over the last dim.
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
-    /// [hidden]
+    /// `[hidden]`
     pub weight: Tensor,
-    /// [hidden]
+    /// `[hidden]`
     pub bias: Tensor,
     pub eps: f64,
 }
