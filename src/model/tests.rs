@@ -795,3 +795,24 @@ fn merged_checkpoint_reloads_with_its_head() {
     assert!(back.adapter_slots().is_empty());
     assert!(max_diff(&logits(&m), &logits(&back)) < 1e-5);
 }
+
+#[test]
+fn missing_model_directory_says_what_to_run() {
+    let e = SequenceClassifier::from_pretrained(
+        std::path::Path::new("/nonexistent/minilm"),
+        2,
+        DType::F32,
+        &DEV,
+        0,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("/nonexistent/minilm/config.json") && e.contains("heterolora fetch model"),
+        "{e}"
+    );
+    let e = SequenceClassifier::random(&BertConfig::tiny(), 0, DType::F32, &DEV, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("num_labels"), "{e}");
+}
