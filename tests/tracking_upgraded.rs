@@ -54,7 +54,7 @@ fn reads_runs_that_mlflow_wrote_into_an_upgraded_file() {
 #[test]
 fn writes_experiments_and_runs_into_an_upgraded_file() {
     let (_d, t) = upgraded_store();
-    // Our redundant indexes were dropped in favour of MLflow's own; the others stay.
+    // Our index made redundant by MLflow's was dropped, the old ones replaced, the covering ones made.
     let conn = rusqlite::Connection::open(t.path()).unwrap();
     let idx: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'hl_%' ORDER BY name")
@@ -63,7 +63,15 @@ fn writes_experiments_and_runs_into_an_upgraded_file() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(idx, vec!["hl_idx_runs_experiment"]);
+    assert_eq!(
+        idx,
+        vec![
+            "hl_idx_latest_metrics_cover",
+            "hl_idx_params_cover",
+            "hl_idx_runs_experiment",
+            "hl_idx_tags_cover"
+        ]
+    );
 
     let mut run = t.start_run("created-after-upgrade", "ours").unwrap();
     run.log_params(&[("r", 16)]).unwrap();
