@@ -2,8 +2,14 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod runs;
+
 #[derive(Debug, Parser)]
-#[command(name = "heterolora", version, about = "HeteroLoRA: spend a LoRA parameter budget where it matters")]
+#[command(
+    name = "heterolora",
+    version,
+    about = "HeteroLoRA: spend a LoRA parameter budget where it matters"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -12,9 +18,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
+    Runs(runs::RunsArgs),
 }
 
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Runs(args) => runs::run(args),
+    }
 }
