@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod fetch;
+pub mod info;
 pub mod runs;
 
 #[derive(Debug, Parser)]
@@ -20,11 +22,17 @@ pub enum Command {
     // Subcommands are added here, one variant per file of this module.
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
     Runs(runs::RunsArgs),
+    /// Fetch and verify the model or the GLUE data.
+    Fetch(fetch::FetchArgs),
+    /// Dataset statistics (rows, label balance, token lengths) and model statistics.
+    Info(info::InfoArgs),
 }
 
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Runs(args) => runs::run(args),
+        Command::Fetch(args) => fetch::run(args),
+        Command::Info(args) => info::run(args),
     }
 }
