@@ -2,9 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod fetch;
 pub mod info;
 pub mod runs;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +28,10 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
     Info(info::InfoArgs),
+    /// Fine-tune an adapter allocation on a GLUE task (logged to the tracker).
+    Train(train::TrainArgs),
+    /// Benchmarks (training step throughput and memory).
+    Bench(bench::BenchArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -34,5 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(args) => runs::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
+        Command::Train(a) => train::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
