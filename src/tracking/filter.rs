@@ -193,9 +193,8 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>> {
             let mut j = i + 1;
             while j < chars.len() {
                 let d = chars[j];
-                if d.is_ascii_digit() || d == '.' || d == 'e' || d == 'E' {
-                    j += 1;
-                } else if (d == '-' || d == '+') && matches!(chars[j - 1], 'e' | 'E') {
+                let exponent_sign = (d == '-' || d == '+') && matches!(chars[j - 1], 'e' | 'E');
+                if d.is_ascii_digit() || matches!(d, '.' | 'e' | 'E') || exponent_sign {
                     j += 1;
                 } else {
                     break;
@@ -323,53 +322,54 @@ pub fn parse(filter: &str) -> Result<Vec<Comparison>> {
             }
         };
         i += 1;
-        let value =
-            if matches!(op, Op::In | Op::NotIn) {
-                if toks.get(i).map(|t| &t.1) != Some(&Tok::LParen) {
-                    return Err(err(format!(
-                        "`{ident} {}` needs a list such as ('a', 'b')",
-                        op.as_str()
-                    )));
-                }
-                i += 1;
-                let mut items = Vec::new();
-                loop {
-                    match toks.get(i).map(|t| &t.1) {
-                        Some(Tok::Str(s)) => items.push(s.clone()),
-                        Some(Tok::Num(n)) => items.push(n.to_string()),
-                        other => return Err(err(format!(
-                            "expected a quoted string in the IN list of `{ident}`, found {other:?}"
-                        ))),
-                    }
-                    i += 1;
-                    match toks.get(i).map(|t| &t.1) {
-                        Some(Tok::Comma) => i += 1,
-                        Some(Tok::RParen) => {
-                            i += 1;
-                            break;
-                        }
-                        other => {
-                            return Err(err(format!(
-                                "expected `,` or `)` in the IN list of `{ident}`, found {other:?}"
-                            )))
-                        }
-                    }
-                }
-                Literal::List(items)
-            } else {
-                let v = match toks.get(i).map(|t| &t.1) {
-                    Some(Tok::Str(s)) => Literal::Str(s.clone()),
-                    Some(Tok::Num(n)) => Literal::Number(*n),
+        let value = if matches!(op, Op::In | Op::NotIn) {
+            if toks.get(i).map(|t| &t.1) != Some(&Tok::LParen) {
+                return Err(err(format!(
+                    "`{ident} {}` needs a list such as ('a', 'b')",
+                    op.as_str()
+                )));
+            }
+            i += 1;
+            let mut items = Vec::new();
+            loop {
+                match toks.get(i).map(|t| &t.1) {
+                    Some(Tok::Str(s)) => items.push(s.clone()),
+                    Some(Tok::Num(n)) => items.push(n.to_string()),
                     other => {
                         return Err(err(format!(
-                            "expected a value after `{ident} {}`, found {other:?}",
-                            op.as_str()
+                            "expected a quoted string in the IN list of `{ident}`, found {other:?}"
                         )))
                     }
-                };
+                }
                 i += 1;
-                v
+                match toks.get(i).map(|t| &t.1) {
+                    Some(Tok::Comma) => i += 1,
+                    Some(Tok::RParen) => {
+                        i += 1;
+                        break;
+                    }
+                    other => {
+                        return Err(err(format!(
+                            "expected `,` or `)` in the IN list of `{ident}`, found {other:?}"
+                        )))
+                    }
+                }
+            }
+            Literal::List(items)
+        } else {
+            let v = match toks.get(i).map(|t| &t.1) {
+                Some(Tok::Str(s)) => Literal::Str(s.clone()),
+                Some(Tok::Num(n)) => Literal::Number(*n),
+                other => {
+                    return Err(err(format!(
+                        "expected a value after `{ident} {}`, found {other:?}",
+                        op.as_str()
+                    )))
+                }
             };
+            i += 1;
+            v
+        };
         out.push(check(ent, key, op, value, &ident, filter)?);
     }
     Ok(out)
