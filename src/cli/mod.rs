@@ -4,10 +4,12 @@ pub mod plot;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod fetch;
 pub mod info;
 pub mod runs;
 pub mod search;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +25,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
+    Runs(runs::RunsArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
@@ -33,11 +37,16 @@ pub enum Command {
     Plot(plot::PlotArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
     Runs(runs::RunsArgs),
+    /// Fine-tune an adapter allocation on a GLUE task (logged to the tracker).
+    Train(train::TrainArgs),
+    /// Benchmarks (training step throughput and memory).
+    Bench(bench::BenchArgs),
 }
 
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Runs(args) => runs::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
         Command::Search(args) => search::run(args),
@@ -48,5 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Runs(args) => runs::run(args),
+        Command::Train(a) => train::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
