@@ -2,8 +2,16 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod search;
+pub mod fetch;
+pub mod info;
+
 #[derive(Debug, Parser)]
-#[command(name = "heterolora", version, about = "HeteroLoRA: spend a LoRA parameter budget where it matters")]
+#[command(
+    name = "heterolora",
+    version,
+    about = "HeteroLoRA: spend a LoRA parameter budget where it matters"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -12,9 +20,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
+    Search(search::SearchArgs),
+    /// Fetch and verify the model or the GLUE data.
+    Fetch(fetch::FetchArgs),
+    /// Dataset statistics (rows, label balance, token lengths) and model statistics.
+    Info(info::InfoArgs),
 }
 
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Search(args) => search::run(args),
+        Command::Fetch(args) => fetch::run(args),
+        Command::Info(args) => info::run(args),
+    }
 }

@@ -19,3 +19,45 @@ pub struct Scores {
     /// Wall time of the scoring, seconds.
     pub seconds: f64,
 }
+
+impl Scores {
+    /// Pretty JSON (what `heterolora score` writes and `heterolora search --scores` reads).
+    pub fn to_json(&self) -> crate::Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    pub fn from_json(json: &str) -> crate::Result<Scores> {
+        Ok(serde_json::from_str(json)?)
+    }
+
+    /// Writes the JSON to `path`.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
+        let path = path.as_ref();
+        std::fs::write(path, self.to_json()? + "\n").map_err(|e| crate::Error::io(path, e))
+    }
+
+    /// Reads a scores JSON; errors name the file and the line.
+    pub fn load(path: impl AsRef<std::path::Path>) -> crate::Result<Scores> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| crate::Error::parse(path, e.line(), format!("not a scores JSON: {e}")))
+    }
+
+    /// The scores as an HTML grid (layers x slot kinds), shaded by value.
+    pub fn to_html(&self) -> String {
+        crate::search::table::scores_html(self)
+    }
+
+    /// Inline display in an evcxr notebook.
+    pub fn evcxr_display(&self) {
+        crate::search::table::evcxr_print("text/html", &self.to_html());
+    }
+}
+
+impl std::fmt::Display for Scores {
+    /// The scores as a text grid: layers as rows, slot kinds as columns, per-kind means below.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::search::table::scores_text(self))
+    }
+}
