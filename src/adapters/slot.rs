@@ -223,7 +223,9 @@ impl FromStr for SlotId {
         let layer: usize = layer
             .parse()
             .map_err(|_| Error::UnknownSlot(s.to_string()))?;
-        let kind: SlotKind = kind.parse().map_err(|_| Error::UnknownSlot(s.to_string()))?;
+        let kind: SlotKind = kind
+            .parse()
+            .map_err(|_| Error::UnknownSlot(s.to_string()))?;
         if !kind.exists_in_layer(layer) {
             return Err(Error::UnknownSlot(format!(
                 "{s} (shortcut2 has no previous layer in layer 0)"
@@ -366,7 +368,12 @@ mod tests {
 
     #[test]
     fn unknown_slots_are_clear_errors() {
-        for bad in ["layer.x.attention.value", "layer.1.bogus", "query", "layer.0.shortcut2"] {
+        for bad in [
+            "layer.x.attention.value",
+            "layer.1.bogus",
+            "query",
+            "layer.0.shortcut2",
+        ] {
             let err = bad.parse::<SlotId>().unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod search;
 pub mod fetch;
 pub mod info;
+pub mod runs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +27,8 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
     Info(info::InfoArgs),
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
+    Runs(runs::RunsArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -34,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => search::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
+        Command::Runs(args) => runs::run(args),
     }
 }

@@ -151,7 +151,8 @@ impl RunLogger for MemoryLogger {
     }
     fn log_text(&mut self, text: &str, artifact_file: &str) -> Result<()> {
         self.artifacts.push((artifact_file.to_string(), None));
-        self.texts.push((artifact_file.to_string(), text.to_string()));
+        self.texts
+            .push((artifact_file.to_string(), text.to_string()));
         Ok(())
     }
     fn end(&mut self, status: RunStatus) -> Result<()> {
