@@ -2,10 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
-pub mod search;
 pub mod fetch;
 pub mod info;
 pub mod runs;
+pub mod score;
+pub mod search;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,6 +22,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Score every candidate adapter slot with zero-cost proxies.
+    Score(score::ScoreArgs),
     /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
     Search(search::SearchArgs),
     /// Fetch and verify the model or the GLUE data.
@@ -34,6 +37,7 @@ pub enum Command {
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Score(args) => score::run(args),
         Command::Search(args) => search::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
