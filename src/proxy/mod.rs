@@ -94,6 +94,12 @@ pub trait Proxy: Send + Sync {
     }
 }
 
+impl std::fmt::Debug for dyn Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Proxy({})", self.name())
+    }
+}
+
 /// `score` of a proxy built on the gradient pass.
 pub(crate) fn score_by_gradients(
     proxy: &dyn Proxy,

@@ -323,53 +323,54 @@ pub fn parse(filter: &str) -> Result<Vec<Comparison>> {
             }
         };
         i += 1;
-        let value =
-            if matches!(op, Op::In | Op::NotIn) {
-                if toks.get(i).map(|t| &t.1) != Some(&Tok::LParen) {
-                    return Err(err(format!(
-                        "`{ident} {}` needs a list such as ('a', 'b')",
-                        op.as_str()
-                    )));
-                }
-                i += 1;
-                let mut items = Vec::new();
-                loop {
-                    match toks.get(i).map(|t| &t.1) {
-                        Some(Tok::Str(s)) => items.push(s.clone()),
-                        Some(Tok::Num(n)) => items.push(n.to_string()),
-                        other => return Err(err(format!(
-                            "expected a quoted string in the IN list of `{ident}`, found {other:?}"
-                        ))),
-                    }
-                    i += 1;
-                    match toks.get(i).map(|t| &t.1) {
-                        Some(Tok::Comma) => i += 1,
-                        Some(Tok::RParen) => {
-                            i += 1;
-                            break;
-                        }
-                        other => {
-                            return Err(err(format!(
-                                "expected `,` or `)` in the IN list of `{ident}`, found {other:?}"
-                            )))
-                        }
-                    }
-                }
-                Literal::List(items)
-            } else {
-                let v = match toks.get(i).map(|t| &t.1) {
-                    Some(Tok::Str(s)) => Literal::Str(s.clone()),
-                    Some(Tok::Num(n)) => Literal::Number(*n),
+        let value = if matches!(op, Op::In | Op::NotIn) {
+            if toks.get(i).map(|t| &t.1) != Some(&Tok::LParen) {
+                return Err(err(format!(
+                    "`{ident} {}` needs a list such as ('a', 'b')",
+                    op.as_str()
+                )));
+            }
+            i += 1;
+            let mut items = Vec::new();
+            loop {
+                match toks.get(i).map(|t| &t.1) {
+                    Some(Tok::Str(s)) => items.push(s.clone()),
+                    Some(Tok::Num(n)) => items.push(n.to_string()),
                     other => {
                         return Err(err(format!(
-                            "expected a value after `{ident} {}`, found {other:?}",
-                            op.as_str()
+                            "expected a quoted string in the IN list of `{ident}`, found {other:?}"
                         )))
                     }
-                };
+                }
                 i += 1;
-                v
+                match toks.get(i).map(|t| &t.1) {
+                    Some(Tok::Comma) => i += 1,
+                    Some(Tok::RParen) => {
+                        i += 1;
+                        break;
+                    }
+                    other => {
+                        return Err(err(format!(
+                            "expected `,` or `)` in the IN list of `{ident}`, found {other:?}"
+                        )))
+                    }
+                }
+            }
+            Literal::List(items)
+        } else {
+            let v = match toks.get(i).map(|t| &t.1) {
+                Some(Tok::Str(s)) => Literal::Str(s.clone()),
+                Some(Tok::Num(n)) => Literal::Number(*n),
+                other => {
+                    return Err(err(format!(
+                        "expected a value after `{ident} {}`, found {other:?}",
+                        op.as_str()
+                    )))
+                }
             };
+            i += 1;
+            v
+        };
         out.push(check(ent, key, op, value, &ident, filter)?);
     }
     Ok(out)
