@@ -2,11 +2,13 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod fetch;
 pub mod info;
 pub mod runs;
 pub mod score;
 pub mod search;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,12 +28,16 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
     Search(search::SearchArgs),
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
+    Runs(runs::RunsArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
     Info(info::InfoArgs),
-    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
-    Runs(runs::RunsArgs),
+    /// Fine-tune an adapter allocation on a GLUE task (logged to the tracker).
+    Train(train::TrainArgs),
+    /// Benchmarks (training step throughput and memory).
+    Bench(bench::BenchArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -39,8 +45,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Score(args) => score::run(args),
         Command::Search(args) => search::run(args),
+        Command::Runs(args) => runs::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
-        Command::Runs(args) => runs::run(args),
+        Command::Train(a) => train::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
