@@ -167,7 +167,22 @@ impl BertConfig {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| {
-            Error::parse(path, e.line(), format!("not a valid BERT config.json: {e}"))
+            // serde does not say which field a type error is in: find it by trying each alone.
+            let field = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
+                .ok()
+                .and_then(|m| {
+                    m.into_iter().find_map(|(k, v)| {
+                        let one = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
+                        serde_json::from_value::<BertConfig>(one)
+                            .is_err()
+                            .then_some(k)
+                    })
+                });
+            let reason = match field {
+                Some(f) => format!("field `{f}`: {e}"),
+                None => format!("not a valid BERT config.json: {e}"),
+            };
+            Error::parse(path, e.line(), reason)
         })?;
         cfg.validate().map_err(|e| match e {
             Error::Config { field, reason } => Error::Config {
@@ -230,7 +245,7 @@ impl BertConfig {
                 ),
             );
         }
-        if !(self.layer_norm_eps > 0.0) {
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return bad(
                 "layer_norm_eps",
                 format!("{} must be > 0", self.layer_norm_eps),
