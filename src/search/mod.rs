@@ -28,6 +28,7 @@ pub mod budget;
 pub mod candidates;
 pub mod dynamic;
 pub mod heterogeneous;
+mod knapsack;
 pub mod manual;
 pub mod table;
 pub mod topk;
