@@ -120,6 +120,7 @@ fn a_checksum_mismatch_names_the_file_and_leaves_nothing() {
         assert!(leftovers(&dest.join("WNLI")).is_empty());
     }
     // A missing source file is named too.
+    std::fs::copy(src_task.join("dev.tsv"), &dev).unwrap();
     std::fs::remove_file(fake.join("WNLI/test.tsv")).unwrap();
     let err = fetch_glue(&[Task::Wnli], &opts(&dest, Some(fake)))
         .unwrap_err()
@@ -172,4 +173,70 @@ fn cli_says_when_there_is_nothing_to_do() {
     assert!(second.contains("nothing to do"), "{second}");
     assert!(!second.contains("installed"), "{second}");
     assert!(tmp.path().join("glue/SST-2/train.tsv").is_file());
+}
+
+/// The download path without the network: archives already in the cache are used as they are
+/// (a download writes them there all-or-nothing). The RTE zip is laid out like GLUE's, with an
+/// `original/` folder whose files must be ignored; MRPC's source files are rebuilt from the split
+/// files (the test source gets a dummy label column that GLUE's formatting drops).
+#[test]
+fn archive_path_installs_from_cached_official_files() {
+    use std::io::Write;
+    let src = source();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir_all(cache.join("MRPC")).unwrap();
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(cache.join("RTE.zip")).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
+        z.add_directory("RTE/", o).unwrap();
+        for f in ["train.tsv", "dev.tsv", "test.tsv"] {
+            z.start_file(format!("RTE/{f}"), o).unwrap();
+            z.write_all(&std::fs::read(src.join("RTE").join(f)).unwrap())
+                .unwrap();
+        }
+        z.start_file("RTE/original/dev.tsv", o).unwrap();
+        z.write_all(b"not the file\n").unwrap();
+        z.finish().unwrap();
+    }
+    for f in ["msr_paraphrase_train.txt", "dev_ids.tsv"] {
+        std::fs::copy(src.join("MRPC").join(f), cache.join("MRPC").join(f)).unwrap();
+    }
+    let test = std::fs::read_to_string(src.join("MRPC/test.tsv")).unwrap();
+    let mut msr_test = String::from("\u{feff}Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n");
+    for row in test.lines().skip(1) {
+        let (_, rest) = row.split_once('\t').unwrap();
+        msr_test.push_str(&format!("0\t{rest}\r\n"));
+    }
+    std::fs::write(cache.join("MRPC/msr_paraphrase_test.txt"), msr_test).unwrap();
+
+    let dest = tmp.path().join("glue");
+    let o = GlueFetchOptions {
+        dest: dest.clone(),
+        from: None,
+        online: true,
+        cache,
+        progress: false,
+    };
+    let r = fetch_glue(&[Task::Rte, Task::Mrpc], &o).unwrap();
+    assert!(r
+        .iter()
+        .all(|r| matches!(r.status, FetchStatus::Installed { .. })));
+    for (task, f) in [
+        (Task::Rte, "dev.tsv"),
+        (Task::Mrpc, "train.tsv"),
+        (Task::Mrpc, "dev.tsv"),
+        (Task::Mrpc, "test.tsv"),
+    ] {
+        let got = sha256_bytes(&std::fs::read(dest.join(task.dir_name()).join(f)).unwrap());
+        assert_eq!(
+            Some(got),
+            glue_manifest().file(task, f).unwrap().sha256,
+            "{task} {f}"
+        );
+    }
+    let again = fetch_glue(&[Task::Rte, Task::Mrpc], &o).unwrap();
+    assert!(again
+        .iter()
+        .all(|r| r.status == FetchStatus::AlreadyPresent));
 }

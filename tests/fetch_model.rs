@@ -147,6 +147,17 @@ fn wheel_source_installs_the_pinned_model() {
 }
 
 #[test]
+fn model_info_reads_config_and_safetensors_header() {
+    let info = heterolora::assets::ModelInfo::read(&model_source()).unwrap();
+    assert_eq!(info.config.num_hidden_layers, 6);
+    assert_eq!(info.config.hidden_size, 384);
+    assert_eq!(info.tensors, 104);
+    // 22,713,216 float parameters; `embeddings.position_ids` (512 x I64) is a buffer.
+    assert_eq!(info.parameters, 22_713_216);
+    assert_eq!(info.dtypes.get("I64"), Some(&512));
+}
+
+#[test]
 fn unknown_model_and_missing_dir_are_clear() {
     let tmp = tempfile::tempdir().unwrap();
     let err = fetch_model("no-such-model", &opts(tmp.path(), ModelSource::Auto))

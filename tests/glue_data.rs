@@ -68,7 +68,7 @@ fn stsb_scores_and_mrpc_text_are_read_verbatim() {
     assert!(scores.iter().all(|s| (0.0..=5.0).contains(s)));
     assert_eq!(scores[0], 5.0);
     assert_eq!(scores[1], 4.75);
-    assert!(scores.iter().any(|&s| s == 0.0));
+    assert!(scores.contains(&0.0));
     // No quote handling: MRPC keeps its `"` characters, and the BOM is not part of any text.
     let mrpc = load_split(&root, Task::Mrpc, Split::Dev).unwrap();
     assert!(mrpc.examples[0]

@@ -1,6 +1,8 @@
 //! GLUE metrics against values computed independently with scikit-learn and SciPy:
 //! `/work/venv-torch/bin/python scripts/reference_metrics.py` printed the constants below.
 
+#![allow(clippy::excessive_precision)] // f32 inputs written as the exact doubles NumPy printed
+
 use heterolora::data::metrics::{self, accuracy, f1_binary, matthews_corrcoef, pearson, spearman};
 use heterolora::data::Task;
 

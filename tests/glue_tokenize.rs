@@ -110,7 +110,7 @@ fn encoded_mrpc_batches_pad_dynamically() {
     // No fixed padding to 128 (the tokenizer file's own setting) and truncation at 64.
     let lengths = enc.lengths();
     assert!(lengths.iter().all(|&l| (5..=64).contains(&l)));
-    assert!(lengths.iter().any(|&l| l < 64) && lengths.iter().any(|&l| l == 64));
+    assert!(lengths.iter().any(|&l| l < 64) && lengths.contains(&64));
     // Each example equals a one-by-one encoding.
     let e7 = tok
         .encode_pair(&dev.examples[7].text_a, dev.examples[7].text_b.as_deref())

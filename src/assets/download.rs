@@ -2,6 +2,7 @@
 
 use super::checksum::PartialFile;
 use crate::{Error, Result};
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -67,5 +68,3 @@ pub fn download(url: &str, dest: &Path, expected: Option<&str>, progress: bool) 
     file.commit()?;
     Ok(sha)
 }
-
-use std::io::Read;

@@ -151,3 +151,28 @@ pub fn require_glue_dir(task: Task) -> Result<PathBuf> {
     }
     Ok(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_folders_win_and_the_root_is_a_datasets_folder() {
+        let p = Path::new("/some/where");
+        assert_eq!(resolve_model_dir(Some(p), DEFAULT_MODEL), p);
+        assert_eq!(resolve_glue_dir(Some(p)), p);
+        if std::env::var_os(DATA_DIR_ENV).is_none() {
+            let root = datasets_root();
+            assert!(root.ends_with("datasets"), "{}", root.display());
+            assert!(root.parent().is_some_and(is_this_crate));
+        }
+        // An org/name hub id lands in a folder named after the model.
+        if std::env::var_os(MODEL_DIR_ENV).is_none() {
+            assert!(model_dir("org/some-model").ends_with("models/some-model"));
+        }
+        assert_eq!(
+            FetchStatus::AlreadyPresent.to_string(),
+            "already in place, verified, nothing to do"
+        );
+    }
+}

@@ -285,7 +285,19 @@ fn from_dir(spec: &ModelSpec, dir: &Path, to: &Path) -> Result<()> {
 }
 
 fn from_hub_cache(spec: &ModelSpec, to: &Path) -> Result<()> {
-    let repo = hf_hub::Cache::from_env().model(spec.hub.clone());
+    let cache = hf_hub::Cache::from_env();
+    let repo = cache.model(spec.hub.clone());
+    if repo.get("model.safetensors").is_none() {
+        return Err(Error::Asset {
+            what: format!("model {}", spec.name),
+            reason: format!(
+                "{} is not in the Hugging Face cache at {}",
+                spec.hub,
+                cache.path().display()
+            ),
+            hint: "Set HF_HOME to another cache, or use another source".into(),
+        });
+    }
     copy_files(spec, |f| repo.get(f), to, false)
 }
 

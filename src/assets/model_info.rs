@@ -31,9 +31,10 @@ pub struct ModelInfo {
     pub dir: PathBuf,
     pub config: ConfigSummary,
     pub tensors: usize,
-    /// Elements over all tensors.
+    /// Elements of the floating-point tensors (integer tensors such as BERT's `position_ids`
+    /// are buffers, not parameters).
     pub parameters: u64,
-    /// Elements per dtype (`F32` ...).
+    /// Elements per dtype (`F32`, `I64` ...), buffers included.
     pub dtypes: BTreeMap<String, u64>,
     pub file_bytes: u64,
 }
@@ -56,7 +57,12 @@ impl ModelInfo {
         let mut parameters = 0;
         for t in tensors.values() {
             let n: u64 = t.shape.iter().product();
-            parameters += n;
+            if matches!(
+                t.dtype.as_str(),
+                "F64" | "F32" | "F16" | "BF16" | "F8_E4M3" | "F8_E5M2"
+            ) {
+                parameters += n;
+            }
             *dtypes.entry(t.dtype.clone()).or_insert(0) += n;
         }
         Ok(ModelInfo {
@@ -97,6 +103,38 @@ fn read_safetensors_header(path: &Path) -> Result<(BTreeMap<String, TensorEntry>
     Ok((out, file_bytes))
 }
 
+impl ModelInfo {
+    /// An HTML table for notebooks.
+    pub fn to_html(&self) -> String {
+        let c = &self.config;
+        let rows = [
+            ("folder", self.dir.display().to_string()),
+            ("model type", c.model_type.clone()),
+            ("layers", c.num_hidden_layers.to_string()),
+            ("hidden", c.hidden_size.to_string()),
+            ("heads", c.num_attention_heads.to_string()),
+            ("intermediate", c.intermediate_size.to_string()),
+            ("vocab", c.vocab_size.to_string()),
+            ("tensors", self.tensors.to_string()),
+            ("parameters", self.parameters.to_string()),
+        ];
+        let mut s = String::from("<table><tbody>");
+        for (k, v) in rows {
+            let v = v.replace('&', "&amp;").replace('<', "&lt;");
+            s.push_str(&format!("<tr><td>{k}</td><td>{v}</td></tr>"));
+        }
+        s.push_str("</tbody></table>");
+        s
+    }
+
+    pub fn evcxr_display(&self) {
+        println!(
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+            self.to_html()
+        );
+    }
+}
+
 impl std::fmt::Display for ModelInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = &self.config;
@@ -119,7 +157,7 @@ impl std::fmt::Display for ModelInfo {
             .collect();
         write!(
             f,
-            "weights {} tensors, {} parameters ({}), {:.1} MB",
+            "weights {} tensors, {} parameters (elements by dtype: {}), {:.1} MB",
             self.tensors,
             self.parameters,
             d.join(" "),

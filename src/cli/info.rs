@@ -60,7 +60,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
                 continue;
             }
             let path = glue.join(task.dir_name()).join(split.file_name());
-            if !path.is_file() && !(split == Split::Dev) {
+            if !path.is_file() && split != Split::Dev {
                 println!(
                     "{:<6} {:<5} (no {})",
                     task.to_string(),

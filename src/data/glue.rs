@@ -360,6 +360,48 @@ impl GlueDataset {
         counts
     }
 
+    /// An HTML table of the first `n` examples.
+    pub fn head_html(&self, n: usize) -> String {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
+        let names = self.task.label_names();
+        let mut h = format!(
+            "<table><caption>{} {}: {} examples ({})</caption><thead><tr><th>line</th>\
+             <th>text_a</th><th>text_b</th><th>label</th></tr></thead><tbody>",
+            self.task,
+            self.split,
+            self.len(),
+            esc(&self.path.display().to_string())
+        );
+        for e in self.examples.iter().take(n) {
+            let label = match e.label {
+                Label::Class(c) => names.get(c as usize).copied().unwrap_or("?").to_string(),
+                Label::Score(s) => format!("{s:.3}"),
+                Label::None => "-".into(),
+            };
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e.line,
+                esc(&e.text_a),
+                esc(e.text_b.as_deref().unwrap_or("")),
+                label
+            ));
+        }
+        h.push_str("</tbody></table>");
+        h
+    }
+
+    /// Inline display in evcxr notebooks: the first ten examples.
+    pub fn evcxr_display(&self) {
+        println!(
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+            self.head_html(10)
+        );
+    }
+
     /// Parses the text of a split file. `path` only names the file in errors.
     pub fn parse(task: Task, split: Split, text: &str, path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
@@ -583,6 +625,11 @@ mod tests {
         assert_eq!(ds.examples[0].label, Label::Class(1));
         assert_eq!(ds.examples[1].line, 3);
         assert_eq!(ds.class_counts(), vec![1, 1]);
+        let html = ds.head_html(1);
+        assert!(
+            html.contains("<td>equivalent</td>") && !html.contains("<td>A</td>"),
+            "{html}"
+        );
     }
 
     #[test]

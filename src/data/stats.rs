@@ -123,7 +123,19 @@ impl SplitStats {
         }
     }
 
+    /// A one-row HTML table (see [`stats_table_html`] for several splits).
     pub fn to_html(&self) -> String {
+        stats_table_html(std::slice::from_ref(self))
+    }
+
+    pub fn evcxr_display(&self) {
+        println!(
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+            self.to_html()
+        );
+    }
+
+    fn html_row(&self) -> String {
         format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             self.task,
@@ -156,7 +168,7 @@ pub fn stats_table_html(stats: &[SplitStats]) -> String {
          <th>tokens</th></tr></thead><tbody>",
     );
     for st in stats {
-        s.push_str(&st.to_html());
+        s.push_str(&st.html_row());
     }
     s.push_str("</tbody></table>");
     s
