@@ -30,6 +30,7 @@
 //! ```
 
 pub mod alpha_test;
+pub mod bench;
 pub mod constant;
 pub mod data;
 pub mod dynamic;
@@ -46,6 +47,7 @@ pub mod w0_grad;
 pub use alpha_test::{AlphaMetric, AlphaTest};
 pub use constant::Constant;
 pub use data::ScoringData;
+pub use dynamic::DynamicReallocator;
 pub use engine::{gradient_pass, FreshAdapters, GradientStats, Needs, SlotGradients};
 pub use fisher::Fisher;
 pub use grad_norm::GradNorm;
