@@ -67,7 +67,9 @@ fn writes_experiments_and_runs_into_an_upgraded_file() {
         idx,
         vec![
             "hl_idx_latest_metrics_cover",
+            "hl_idx_latest_metrics_key_value",
             "hl_idx_params_cover",
+            "hl_idx_params_key_value",
             "hl_idx_runs_experiment",
             "hl_idx_tags_cover"
         ]

@@ -67,6 +67,18 @@ const OUR_INDEXES: &[(&str, &str, &str)] = &[
          (run_uuid, \"key\", value, is_nan, step, timestamp)",
     ),
     (
+        // Filters `metrics.k > x`: an index range scan instead of a row fetch per run.
+        "hl_idx_latest_metrics_key_value",
+        "",
+        "CREATE INDEX IF NOT EXISTS hl_idx_latest_metrics_key_value ON latest_metrics \
+         (\"key\", is_nan, value, run_uuid)",
+    ),
+    (
+        "hl_idx_params_key_value",
+        "",
+        "CREATE INDEX IF NOT EXISTS hl_idx_params_key_value ON params (\"key\", value, run_uuid)",
+    ),
+    (
         "hl_idx_params_cover",
         "",
         "CREATE INDEX IF NOT EXISTS hl_idx_params_cover ON params (run_uuid, \"key\", value)",

@@ -46,11 +46,6 @@ pub(crate) fn open(path: &Path) -> Result<(Connection, SchemaInfo, PathBuf)> {
     let _mode: rusqlite::Result<String> =
         conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // Searches over 10^4 runs read ~10^5 index rows: a 64 MiB page cache (allocated as used)
-    // and memory-mapped reads keep repeated searches off the file system.
-    conn.pragma_update(None, "cache_size", -65536)?;
-    let _mmap: rusqlite::Result<i64> =
-        conn.query_row("PRAGMA mmap_size = 268435456", [], |r| r.get(0));
     let artifact_root = path
         .parent()
         .map(|d| d.join("artifacts"))
