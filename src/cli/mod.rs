@@ -8,6 +8,7 @@ pub mod bench;
 pub mod fetch;
 pub mod info;
 pub mod runs;
+pub mod score;
 pub mod search;
 pub mod train;
 
@@ -25,6 +26,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Score every candidate adapter slot with zero-cost proxies.
+    Score(score::ScoreArgs),
+    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
+    Search(search::SearchArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
     Runs(runs::RunsArgs),
     /// Fetch and verify the model or the GLUE data.
@@ -46,6 +51,8 @@ pub enum Command {
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Score(args) => score::run(args),
+        Command::Search(args) => search::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
