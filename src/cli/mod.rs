@@ -1,12 +1,11 @@
 //! The `heterolora` command line. One file per subcommand; `main.rs` only calls [`run`].
 
-pub mod plot;
-
 use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod fetch;
 pub mod info;
+pub mod plot;
 pub mod runs;
 pub mod score;
 pub mod search;
@@ -25,25 +24,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    // Subcommands are added here, one variant per file of this module.
-    /// Score every candidate adapter slot with zero-cost proxies.
-    Score(score::ScoreArgs),
-    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
-    Search(search::SearchArgs),
-    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
-    Runs(runs::RunsArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
     Info(info::InfoArgs),
+    /// Score every candidate adapter slot with zero-cost proxies.
+    Score(score::ScoreArgs),
     /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
     Search(search::SearchArgs),
-    /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
-    Plot(plot::PlotArgs),
-    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
-    Runs(runs::RunsArgs),
     /// Fine-tune an adapter allocation on a GLUE task (logged to the tracker).
     Train(train::TrainArgs),
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs.
+    Runs(runs::RunsArgs),
+    /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
+    Plot(plot::PlotArgs),
     /// Benchmarks (training step throughput and memory).
     Bench(bench::BenchArgs),
 }
@@ -51,20 +45,18 @@ pub enum Command {
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Score(args) => score::run(args),
-        Command::Search(args) => search::run(args),
-        Command::Runs(args) => runs::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
+        Command::Score(args) => score::run(args),
         Command::Search(args) => search::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Runs(args) => runs::run(args),
         Command::Plot(args) => {
             for path in plot::run(args)? {
                 println!("wrote {}", path.display());
             }
             Ok(())
         }
-        Command::Runs(args) => runs::run(args),
-        Command::Train(a) => train::run(a),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(args) => bench::run(args),
     }
 }
