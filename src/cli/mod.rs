@@ -8,6 +8,10 @@ pub mod fetch;
 pub mod info;
 pub mod runs;
 pub mod search;
+pub mod search;
+pub mod fetch;
+pub mod info;
+pub mod runs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +27,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
+    Search(search::SearchArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
@@ -47,6 +53,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Search(args) => search::run(args),
+        Command::Fetch(args) => fetch::run(args),
+        Command::Info(args) => info::run(args),
         Command::Runs(args) => runs::run(args),
     }
 }
