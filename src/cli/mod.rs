@@ -4,6 +4,7 @@ pub mod plot;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod fetch;
 pub mod info;
 pub mod runs;
@@ -12,6 +13,7 @@ pub mod search;
 pub mod fetch;
 pub mod info;
 pub mod runs;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +41,10 @@ pub enum Command {
     Plot(plot::PlotArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
     Runs(runs::RunsArgs),
+    /// Fine-tune an adapter allocation on a GLUE task (logged to the tracker).
+    Train(train::TrainArgs),
+    /// Benchmarks (training step throughput and memory).
+    Bench(bench::BenchArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -57,5 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
         Command::Runs(args) => runs::run(args),
+        Command::Train(a) => train::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
