@@ -28,6 +28,7 @@ pub mod plot;
 pub mod proxy;
 pub mod rng;
 pub mod search;
+pub mod study;
 pub mod tracking;
 pub mod train;
 

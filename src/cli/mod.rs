@@ -1,18 +1,15 @@
 //! The `heterolora` command line. One file per subcommand; `main.rs` only calls [`run`].
 
-pub mod plot;
-
 use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod fetch;
 pub mod info;
+pub mod plot;
+pub mod run;
 pub mod runs;
 pub mod search;
-pub mod search;
-pub mod fetch;
-pub mod info;
-pub mod runs;
+pub mod study;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -35,8 +32,6 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
     Info(info::InfoArgs),
-    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
-    Search(search::SearchArgs),
     /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
     Plot(plot::PlotArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
@@ -45,6 +40,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Benchmarks (training step throughput and memory).
     Bench(bench::BenchArgs),
+    /// One HeteroLoRA run with sensible defaults: score q,v, keep the top 25% at r = 8, train.
+    Run(run::RunArgs),
+    /// The budget-matched comparison of methods over seeds (resumable), and its report.
+    Study(study::StudyArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -59,11 +58,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Search(args) => search::run(args),
-        Command::Fetch(args) => fetch::run(args),
-        Command::Info(args) => info::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Study(a) => study::run(a),
     }
 }
