@@ -89,6 +89,7 @@ fn protocol() -> Protocol {
     p.batch_size = 4;
     p.scoring_batches = 2;
     p.scoring_batch_size = 4;
+    p.dynamic_every = 0.5;
     p
 }
 

@@ -46,9 +46,13 @@ pub struct StudyOpts {
     /// `cpu` (fits a working day on 2 cores) or `paper` (20 epochs, for a GPU).
     #[arg(long, default_value = "cpu")]
     pub protocol: String,
-    /// Methods, families or `all` (comma-separated); see `heterolora study methods`.
-    #[arg(long, alias = "only", value_delimiter = ',', default_value = "all")]
+    /// Methods, families, `default` (the protocol's list: 12 methods under cpu, all under paper)
+    /// or `all` (comma-separated); see `heterolora study methods`.
+    #[arg(long, alias = "only", value_delimiter = ',', default_value = "default")]
     pub methods: Vec<String>,
+    /// `seed-major` (every method on seed 0 first) or `method-major`.
+    #[arg(long, default_value = "seed-major")]
+    pub order: String,
     /// Seeds (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "0,13,42")]
     pub seeds: Vec<u64>,
@@ -103,9 +107,13 @@ impl StudyOpts {
         }
         p.limit_train = self.limit_train.or(p.limit_train);
         p.check()?;
-        let mut cfg = StudyConfig::new(task, p)
-            .methods(Method::select(&self.methods)?)
-            .seeds(self.seeds.clone());
+        let paper = p.name != "cpu";
+        let mut cfg = StudyConfig::new(task, p).seeds(self.seeds.clone());
+        let default = self.methods.iter().all(|m| m.trim() == "default");
+        if !(default && paper) {
+            cfg = cfg.methods(Method::select(&self.methods)?);
+        }
+        cfg.order = self.order.parse()?;
         if let Some(n) = &self.name {
             cfg = cfg.name(n.clone());
             cfg.results_dir = PathBuf::from("results").join(n);
@@ -141,10 +149,12 @@ impl StudyOpts {
 pub fn run(args: StudyArgs) -> anyhow::Result<()> {
     match args.action {
         Some(StudyAction::Methods) => {
+            let cpu: Vec<String> = Method::cpu_default().into_iter().map(|m| m.name).collect();
             for m in Method::all() {
                 println!(
-                    "{:<32} {:<14} {:<14} {:<18} {}",
+                    "{:<30} {:<4} {:<14} {:<14} {:<18} {}",
                     m.name,
+                    if cpu.contains(&m.name) { "cpu" } else { "" },
                     m.family,
                     m.space.as_str(),
                     m.proxy.as_deref().unwrap_or("-"),
@@ -196,10 +206,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
 }
 
 fn report(opts: &StudyOpts) -> anyhow::Result<()> {
-    // The report covers every method and seed of the study, whatever subset this call ran.
-    let mut all = opts.clone();
-    all.methods = vec!["all".into()];
-    let cfg = all.config()?;
+    let cfg = opts.config()?;
     let tracker = Tracker::open_or_default(opts.tracking_uri.as_deref())?;
     let rep = StudyReport::collect(Some(&tracker), &cfg)?;
     for n in &rep.notes {

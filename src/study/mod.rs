@@ -39,5 +39,5 @@ pub use methods::{AllocatorSpec, Method, Space};
 pub use protocol::Protocol;
 pub use record::ChildRecord;
 pub use report::StudyReport;
-pub use runner::{execute_method, Plan, Study, StudyConfig, StudyOutcome};
+pub use runner::{execute_method, Order, Plan, Study, StudyConfig, StudyOutcome};
 pub use source::{AssetSource, Loaded, StudySource};

@@ -37,6 +37,30 @@ pub struct StudyConfig {
     pub experiment: String,
     /// Where the report and the committed child records go (default `results/<name>`).
     pub results_dir: PathBuf,
+    /// Run order of the children.
+    pub order: Order,
+}
+
+/// The order children run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Every method on the first seed, then every method on the next seed: a study cut short
+    /// has compared all methods on the same seeds.
+    #[default]
+    SeedMajor,
+    /// Every seed of the first method, then of the next.
+    MethodMajor,
+}
+
+impl std::str::FromStr for Order {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "seed-major" | "seed" => Ok(Order::SeedMajor),
+            "method-major" | "method" => Ok(Order::MethodMajor),
+            _ => Err(Error::invalid("order", s, "`seed-major` or `method-major`")),
+        }
+    }
 }
 
 /// The study's default seeds (the reference's).
@@ -54,9 +78,14 @@ impl StudyConfig {
             results_dir: PathBuf::from("results").join(&name),
             name,
             task,
+            methods: if protocol.name == "cpu" {
+                Method::cpu_default()
+            } else {
+                Method::all()
+            },
             protocol,
-            methods: Method::all(),
             seeds: SEEDS.to_vec(),
+            order: Order::default(),
         }
     }
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -163,7 +192,7 @@ impl std::fmt::Display for Plan {
         let mut seen = BTreeSet::new();
         writeln!(
             f,
-            "  {:<32} {:<14} {:>10} {:>6}  {:<5} seeds",
+            "  {:<30} {:<14} {:>7} {:>6}  {:<28} seeds",
             "method", "space", "budget", "slots", "proxy"
         )?;
         for c in &self.children {
@@ -178,7 +207,7 @@ impl std::fmt::Display for Plan {
                 .collect();
             writeln!(
                 f,
-                "  {:<32} {:<14} {:>10} {:>6}  {:<5} {}",
+                "  {:<30} {:<14} {:>7} {:>6}  {:<28} {}",
                 c.method.name,
                 c.method.space.as_str(),
                 c.budget.params,
@@ -203,6 +232,8 @@ pub struct StudyOutcome {
     pub finished: Vec<String>,
     pub skipped: Vec<String>,
     pub failed: Vec<(String, String)>,
+    /// The child interrupted by a stop request (Ctrl-C), if any; it is retried next time.
+    pub stopped: Option<String>,
 }
 
 /// A study bound to a tracker and a model/data source.
@@ -244,24 +275,34 @@ impl Study {
         Ok(keys)
     }
 
-    /// The plan: every (method, seed) in method-major order, with exact budgets.
+    /// The plan: every (method, seed) in the configured order, with exact budgets.
     pub fn plan(&mut self) -> Result<Plan> {
         self.cfg.check()?;
         let dims = self.source.dims()?;
         let done = self.completed_keys()?;
-        let mut children = Vec::new();
-        for m in &self.cfg.methods {
-            let budget = m.budget(&dims)?;
-            for &seed in &self.cfg.seeds {
-                let key = child_key(&self.cfg.name, &m.name, seed);
-                children.push(ChildPlan {
-                    method: m.clone(),
-                    seed,
-                    done: done.contains(&key),
-                    key,
-                    budget: budget.clone(),
-                });
+        let mut pairs: Vec<(&Method, u64)> = Vec::new();
+        match self.cfg.order {
+            Order::MethodMajor => {
+                for m in &self.cfg.methods {
+                    pairs.extend(self.cfg.seeds.iter().map(|&s| (m, s)));
+                }
             }
+            Order::SeedMajor => {
+                for &s in &self.cfg.seeds {
+                    pairs.extend(self.cfg.methods.iter().map(|m| (m, s)));
+                }
+            }
+        }
+        let mut children = Vec::new();
+        for (m, seed) in pairs {
+            let key = child_key(&self.cfg.name, &m.name, seed);
+            children.push(ChildPlan {
+                method: m.clone(),
+                seed,
+                done: done.contains(&key),
+                key,
+                budget: m.budget(&dims)?,
+            });
         }
         Ok(Plan {
             name: self.cfg.name.clone(),
@@ -368,6 +409,15 @@ impl Study {
                         t0.elapsed().as_secs_f64()
                     ));
                     out.finished.push(child.key.clone());
+                }
+                Err(_) if self.stop.is_set() => {
+                    on_event(&format!(
+                        "[{}/{total}] {} stopped by request; it will run again next time",
+                        i + 1,
+                        child.key
+                    ));
+                    out.stopped = Some(child.key.clone());
+                    break;
                 }
                 Err(e) => {
                     on_event(&format!("[{}/{total}] {} FAILED: {e}", i + 1, child.key));
