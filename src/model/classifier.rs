@@ -397,8 +397,8 @@ impl SequenceClassifier {
         self.map_all(&|t| Ok(t.copy()?), false)
     }
 
-    /// A copy with every enabled LoRA module folded into its frozen weight (`W0 + scale * alpha/r
-    /// * B A`) and removed from the adapters; shortcuts, disabled adapters and the head are kept
+    /// A copy with every enabled LoRA module folded into its frozen weight
+    /// (`W0 + scale * alpha / r * B A`) and removed from the adapters; shortcuts, disabled adapters and the head are kept
     /// (copied). Its outputs equal this model's up to rounding.
     pub fn merged(&self) -> Result<Self> {
         let mut m = self.deep_clone()?;

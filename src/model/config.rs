@@ -245,7 +245,7 @@ impl BertConfig {
                 ),
             );
         }
-        if !(self.layer_norm_eps > 0.0) {
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return bad(
                 "layer_norm_eps",
                 format!("{} must be > 0", self.layer_norm_eps),

@@ -9,11 +9,11 @@ use candle_core::{DType, Device, Tensor};
 
 #[derive(Debug, Clone)]
 pub struct BertEmbeddings {
-    /// [vocab, hidden]
+    /// `[vocab, hidden]`
     pub word_embeddings: Tensor,
-    /// [max_position, hidden]
+    /// `[max_position, hidden]`
     pub position_embeddings: Tensor,
-    /// [type_vocab, hidden]
+    /// `[type_vocab, hidden]`
     pub token_type_embeddings: Tensor,
     pub layer_norm: LayerNorm,
 }

@@ -116,6 +116,32 @@ impl fmt::Display for ParamSummary {
 }
 
 impl SequenceClassifier {
+    /// An HTML overview: architecture, dtype, device, then the parameter table.
+    pub fn to_html(&self) -> String {
+        let c = &self.cfg;
+        format!(
+            "<p><b>SequenceClassifier</b>: BERT {} layers, hidden {}, {} heads, intermediate {}, \
+             {} labels, {:?} on {}, shortcuts {}</p>{}",
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            c.intermediate_size,
+            self.num_labels,
+            self.dtype,
+            esc(&crate::device::device_name(&self.device)),
+            self.placement,
+            self.param_summary().to_html()
+        )
+    }
+
+    /// Shows [`SequenceClassifier::to_html`] inline in an evcxr notebook.
+    pub fn evcxr_display(&self) {
+        println!(
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+            self.to_html()
+        );
+    }
+
     /// The per-slot parameter table.
     pub fn param_summary(&self) -> ParamSummary {
         ParamSummary {

@@ -128,19 +128,12 @@ fn lora_linear_equals_hand_computation() {
     };
     let x = rng.uniform_tensor((2, 4, d_in), -1.0, 1.0, &DEV).unwrap();
     let y: Vec<Vec<Vec<f32>>> = ctx.linear(slot, &lin, &x).unwrap().to_vec3().unwrap();
-    let (w, bias, a, b, xs): (
-        Vec<Vec<f32>>,
-        Vec<f32>,
-        Vec<Vec<f32>>,
-        Vec<Vec<f32>>,
-        Vec<Vec<Vec<f32>>>,
-    ) = (
-        w.to_vec2().unwrap(),
-        bias.to_vec1().unwrap(),
-        ad.a.to_vec2().unwrap(),
-        ad.b.to_vec2().unwrap(),
-        x.to_vec3().unwrap(),
-    );
+    type M = Vec<Vec<f32>>;
+    let w: M = w.to_vec2().unwrap();
+    let bias: Vec<f32> = bias.to_vec1().unwrap();
+    let a: M = ad.a.to_vec2().unwrap();
+    let b: M = ad.b.to_vec2().unwrap();
+    let xs: Vec<M> = x.to_vec3().unwrap();
     let s = (alpha / r as f64) as f32;
     for n in 0..2 {
         for t in 0..4 {
@@ -465,6 +458,12 @@ fn parameter_counts_follow_hand_arithmetic() {
     assert_eq!(counted, m.trainable_params());
     let summary = m.param_summary();
     assert_eq!(summary.rows.len(), 5);
+    let html = m.to_html();
+    assert!(
+        html.contains("2 layers")
+            && html.contains("layer.1.intermediate")
+            && html.contains("2,339")
+    );
     assert_eq!(summary.trainable, m.trainable_params());
 }
 
@@ -776,4 +775,44 @@ fn bert_base_shapes_work() {
     assert_eq!(sp[&SlotId::new(0, SlotKind::FfnIn)], 8 * (768 + 3072));
     assert_eq!(sp[&SlotId::new(0, SlotKind::FfnOut)], 8 * (3072 + 768));
     assert_eq!(logits(&m).dims(), [2, 2]);
+}
+
+#[test]
+fn merged_checkpoint_reloads_with_its_head() {
+    let mut m = tiny(DType::F32);
+    m.add_slot(SlotId::new(0, SlotKind::Query), 2, 4.0).unwrap();
+    m.add_slot(SlotId::new(1, SlotKind::FfnIn), 2, 4.0).unwrap();
+    m.add_slot(SlotId::new(1, SlotKind::Shortcut1), 2, 4.0)
+        .unwrap();
+    randomise_b(&m, 21, 0.5);
+    let dir = tempfile::tempdir().unwrap();
+    let e = m.save_merged(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("layer.1.shortcut1"), "{e}");
+    m.set_enabled(SlotId::new(1, SlotKind::Shortcut1), false)
+        .unwrap();
+    m.save_merged(dir.path()).unwrap();
+    let back = SequenceClassifier::from_pretrained(dir.path(), 3, DType::F32, &DEV, 1234).unwrap();
+    assert!(back.adapter_slots().is_empty());
+    assert!(max_diff(&logits(&m), &logits(&back)) < 1e-5);
+}
+
+#[test]
+fn missing_model_directory_says_what_to_run() {
+    let e = SequenceClassifier::from_pretrained(
+        std::path::Path::new("/nonexistent/minilm"),
+        2,
+        DType::F32,
+        &DEV,
+        0,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("/nonexistent/minilm/config.json") && e.contains("heterolora fetch model"),
+        "{e}"
+    );
+    let e = SequenceClassifier::random(&BertConfig::tiny(), 0, DType::F32, &DEV, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("num_labels"), "{e}");
 }
