@@ -10,6 +10,8 @@ pub mod run;
 pub mod runs;
 pub mod search;
 pub mod study;
+pub mod score;
+pub mod search;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -26,8 +28,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Score every candidate adapter slot with zero-cost proxies.
+    Score(score::ScoreArgs),
     /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
     Search(search::SearchArgs),
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
+    Runs(runs::RunsArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
@@ -59,6 +65,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Runs(args) => runs::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Search(args) => search::run(args),
+        Command::Runs(args) => runs::run(args),
+        Command::Fetch(args) => fetch::run(args),
+        Command::Info(args) => info::run(args),
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Run(a) => run::run(a),
