@@ -9,9 +9,8 @@ pub mod plot;
 pub mod run;
 pub mod runs;
 pub mod search;
-pub mod study;
 pub mod score;
-pub mod search;
+pub mod study;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -32,8 +31,6 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
     Search(search::SearchArgs),
-    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
-    Runs(runs::RunsArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
@@ -66,10 +63,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Runs(args) => runs::run(args),
         Command::Score(args) => score::run(args),
-        Command::Search(args) => search::run(args),
-        Command::Runs(args) => runs::run(args),
-        Command::Fetch(args) => fetch::run(args),
-        Command::Info(args) => info::run(args),
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Run(a) => run::run(a),
