@@ -53,13 +53,25 @@ fn run_without_the_data_names_the_glue_fetch_command() {
     // The dry run needs only config.json: exact budgets of the CPU list.
     let out = heterolora()
         .current_dir(dir.path())
-        .args(["study", "--task", "mrpc", "--dry-run", "--seeds", "0", "--tracking-uri"])
+        .args([
+            "study",
+            "--task",
+            "mrpc",
+            "--dry-run",
+            "--seeds",
+            "0",
+            "--tracking-uri",
+        ])
         .arg(dir.path().join("mlflow.db"))
         .env("HETEROLORA_MODEL_DIR", &model)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("12 children, 0 already finished"), "{text}");
     for (method, budget) in [
         ("uniform-r2", "18432"),

@@ -8,8 +8,8 @@ pub mod info;
 pub mod plot;
 pub mod run;
 pub mod runs;
-pub mod search;
 pub mod score;
+pub mod search;
 pub mod study;
 pub mod train;
 
