@@ -13,6 +13,7 @@
 //! - [`proxy`]: zero-cost proxies that score slots.
 //! - [`search`]: budgets and allocators that turn scores into an [`search::Allocation`].
 //! - [`train`]: the fine-tuning engine.
+//! - [`study`]: the budget-matched comparison of methods over seeds, resumable, and its report.
 //! - [`tracking`]: the run tracker.
 //! - [`plot`] and [`display`]: charts and rich notebook output.
 
@@ -28,6 +29,7 @@ pub mod plot;
 pub mod proxy;
 pub mod rng;
 pub mod search;
+pub mod study;
 pub mod tracking;
 pub mod train;
 

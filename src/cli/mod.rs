@@ -6,9 +6,11 @@ pub mod bench;
 pub mod fetch;
 pub mod info;
 pub mod plot;
+pub mod run;
 pub mod runs;
 pub mod score;
 pub mod search;
+pub mod study;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -24,6 +26,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The main job: one HeteroLoRA run (score, allocate, fine-tune), tracked as one parent run.
+    Run(run::RunArgs),
+    /// The budget-matched comparison of methods over seeds, resumable; `study report` writes results/.
+    Study(study::StudyArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
@@ -45,6 +51,8 @@ pub enum Command {
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Study(args) => study::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
         Command::Score(args) => score::run(args),

@@ -1,0 +1,228 @@
+//! `heterolora study`: the budget-matched comparison of allocation methods over seeds
+//! (resumable), `heterolora study report`: its tables and plots from the tracker.
+
+use crate::data::Task;
+use crate::study::{AssetSource, Method, Protocol, Study, StudyConfig, StudyReport};
+use crate::tracking::Tracker;
+use crate::train::install_ctrlc;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// Run the study (children already finished are skipped), or print its plan with --dry-run.
+///
+/// Examples:
+///   heterolora study --task mrpc --dry-run
+///   nohup heterolora study --task mrpc > study-mrpc.log 2>&1 &
+///   heterolora study --task mrpc --methods uniform-r2,static-grad-norm --seeds 0
+///   heterolora study report --task mrpc
+#[derive(Debug, Args)]
+pub struct StudyArgs {
+    #[command(subcommand)]
+    pub action: Option<StudyAction>,
+    #[command(flatten)]
+    pub opts: StudyOpts,
+    /// Print the plan (methods, exact budgets, seeds, what is already done) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not write the report after the run.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StudyAction {
+    /// Write results/<study>/ (table.md, table.csv, runs.csv, summary.md, plots) from the tracker
+    /// and the committed child records.
+    Report(StudyOpts),
+    /// List the methods (name, family, space, allocator, proxy).
+    Methods,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StudyOpts {
+    /// GLUE task (mrpc, rte, cola, stsb, ...).
+    #[arg(long, default_value = "mrpc")]
+    pub task: String,
+    /// `cpu` (fits a working day on 2 cores) or `paper` (20 epochs, for a GPU).
+    #[arg(long, default_value = "cpu")]
+    pub protocol: String,
+    /// Methods, families, `default` (the protocol's list: 12 methods under cpu, all under paper)
+    /// or `all` (comma-separated); see `heterolora study methods`.
+    #[arg(long, alias = "only", value_delimiter = ',', default_value = "default")]
+    pub methods: Vec<String>,
+    /// `seed-major` (every method on seed 0 first) or `method-major`.
+    #[arg(long, default_value = "seed-major")]
+    pub order: String,
+    /// Seeds (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "0,13,42")]
+    pub seeds: Vec<u64>,
+    /// Study name (default: the task under the CPU protocol, `<task>-<protocol>` otherwise).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Override the protocol's epochs (a changed protocol needs a new --name).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override the protocol's learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Override the protocol's token limit.
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Train on the first N training examples only (smoke tests).
+    #[arg(long)]
+    pub limit_train: Option<usize>,
+    /// Override the protocol's device (cpu, cuda, cuda:N, auto).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Model folder (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, env = "HETEROLORA_MODEL_DIR")]
+    pub model: Option<PathBuf>,
+    /// GLUE root holding <TASK>/train.tsv and dev.tsv.
+    #[arg(long, env = "HETEROLORA_GLUE_DIR")]
+    pub glue: Option<PathBuf>,
+    /// Tracker store (path or sqlite:/// URI); default $MLFLOW_TRACKING_URI, else tracking/mlflow.db.
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Where the report and the committed child records go (default results/<study>).
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+}
+
+impl StudyOpts {
+    /// The study configuration these options describe.
+    pub fn config(&self) -> anyhow::Result<StudyConfig> {
+        let task: Task = self.task.parse()?;
+        let mut p = Protocol::by_name(&self.protocol)?;
+        if let Some(e) = self.epochs {
+            p.epochs = e;
+        }
+        if let Some(lr) = self.lr {
+            p.lr = lr;
+        }
+        if let Some(m) = self.max_len {
+            p.max_len = m;
+        }
+        if let Some(d) = &self.device {
+            p.device = d.clone();
+        }
+        p.limit_train = self.limit_train.or(p.limit_train);
+        p.check()?;
+        let paper = p.name != "cpu";
+        let mut cfg = StudyConfig::new(task, p).seeds(self.seeds.clone());
+        let default = self.methods.iter().all(|m| m.trim() == "default");
+        if !(default && paper) {
+            cfg = cfg.methods(Method::select(&self.methods)?);
+        }
+        cfg.order = self.order.parse()?;
+        if let Some(n) = &self.name {
+            cfg = cfg.name(n.clone());
+            cfg.results_dir = PathBuf::from("results").join(n);
+        }
+        if let Some(r) = &self.results {
+            cfg = cfg.results_dir(r.clone());
+        }
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// The command line that reproduces these options (recorded in the report).
+    pub fn command(&self, report: bool) -> String {
+        let mut c = format!(
+            "heterolora study{} --task {}",
+            if report { " report" } else { "" },
+            self.task
+        );
+        if self.protocol != "cpu" {
+            c += &format!(" --protocol {}", self.protocol);
+        }
+        if let Some(n) = &self.name {
+            c += &format!(" --name {n}");
+        }
+        if let Some(r) = &self.results {
+            c += &format!(" --results {}", r.display());
+        }
+        c
+    }
+}
+
+/// Run `heterolora study`.
+pub fn run(args: StudyArgs) -> anyhow::Result<()> {
+    match args.action {
+        Some(StudyAction::Methods) => {
+            let cpu: Vec<String> = Method::cpu_default().into_iter().map(|m| m.name).collect();
+            for m in Method::all() {
+                println!(
+                    "{:<30} {:<4} {:<14} {:<14} {:<18} {}",
+                    m.name,
+                    if cpu.contains(&m.name) { "cpu" } else { "" },
+                    m.family,
+                    m.space.as_str(),
+                    m.proxy.as_deref().unwrap_or("-"),
+                    m.description
+                );
+            }
+            Ok(())
+        }
+        Some(StudyAction::Report(opts)) => report(&opts),
+        None => {
+            let cfg = args.opts.config()?;
+            let tracker = Tracker::open_or_default(args.opts.tracking_uri.as_deref())?;
+            let source = AssetSource::new(args.opts.model.as_deref(), args.opts.glue.as_deref());
+            let mut study = Study::new(cfg, tracker, Box::new(source));
+            let plan = study.plan()?;
+            println!("{plan}");
+            if args.dry_run {
+                return Ok(());
+            }
+            study.stop = install_ctrlc();
+            eprintln!("tracker: {}", study.tracker.path().display());
+            let out = study.run(&mut |line| eprintln!("{line}"))?;
+            eprintln!(
+                "study {} (parent run {}): {} finished now, {} skipped as done, {} failed",
+                study.cfg.name,
+                out.parent_run_id,
+                out.finished.len(),
+                out.skipped.len(),
+                out.failed.len()
+            );
+            if !args.no_report {
+                report(&args.opts)?;
+            }
+            if !out.failed.is_empty() {
+                let list: Vec<String> = out
+                    .failed
+                    .iter()
+                    .map(|(k, e)| format!("{k}: {e}"))
+                    .collect();
+                anyhow::bail!(
+                    "{} child run(s) failed (the others completed; rerun to retry them):\n{}",
+                    out.failed.len(),
+                    list.join("\n")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn report(opts: &StudyOpts) -> anyhow::Result<()> {
+    let cfg = opts.config()?;
+    let tracker = Tracker::open_or_default(opts.tracking_uri.as_deref())?;
+    let rep = StudyReport::collect(Some(&tracker), &cfg)?;
+    for n in &rep.notes {
+        eprintln!("note: {n}");
+    }
+    let files = rep.write(
+        &cfg.results_dir,
+        &opts.command(true),
+        &cfg.protocol.describe(),
+    )?;
+    println!("{}", rep.table_markdown());
+    println!("{}", rep.summary_markdown());
+    println!(
+        "wrote {} files under {}",
+        files.len(),
+        cfg.results_dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The study: a budget-matched comparison of LoRA allocation methods over seeds, resumable, with
+//! a report generated from the tracker.
+//!
+//! - [`methods`]: the methods as data ([`Method::all`]: uniform r = 2 and r = 8, random, static
+//!   HeteroLoRA with each proxy, dynamic HeteroLoRA, the LoRA + shortcut space, heterogeneous ranks);
+//! - [`protocol`]: [`Protocol::cpu`] and [`Protocol::paper`], validated;
+//! - [`runner`]: [`Study`]: one parent run, a child run per (method, seed) tagged
+//!   `study.method`/`study.seed`/`study.key`, finished children skipped, failures reported;
+//! - [`report`]: [`StudyReport`]: tables, plots and summary under `results/<study>/`;
+//! - [`record`]: [`ChildRecord`], the per-child result kept in the tracker and committed;
+//! - [`source`]: where model and data come from; [`dynamic`]: the re-allocation training hook.
+//!
+//! ```no_run
+//! use heterolora::data::Task;
+//! use heterolora::study::{AssetSource, Method, Protocol, Study, StudyConfig, StudyReport};
+//! use heterolora::tracking::Tracker;
+//! # fn main() -> heterolora::Result<()> {
+//! let cfg = StudyConfig::new(Task::Mrpc, Protocol::cpu())
+//!     .methods(Method::select(&["uniform-r2,static-grad-norm".into()])?);
+//! let tracker = Tracker::open_default()?;
+//! let mut study = Study::new(cfg.clone(), tracker.clone(), Box::new(AssetSource::new(None, None)));
+//! println!("{}", study.plan()?);                 // budgets, what is done
+//! study.run(&mut |line| println!("{line}"))?;   // resumable: finished children are skipped
+//! let report = StudyReport::collect(Some(&tracker), &cfg)?;
+//! report                                         // table + summary in evcxr
+//! # ; Ok(()) }
+//! ```
+
+pub mod dynamic;
+pub mod methods;
+pub mod protocol;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod source;
+
+pub use dynamic::DynamicHook;
+pub use methods::{AllocatorSpec, Method, Space};
+pub use protocol::Protocol;
+pub use record::ChildRecord;
+pub use report::StudyReport;
+pub use runner::{execute_method, Order, Plan, Study, StudyConfig, StudyOutcome};
+pub use source::{AssetSource, Loaded, StudySource};

@@ -1,0 +1,246 @@
+//! Training protocols of the study: [`Protocol::cpu`] (fits a working day on 2 cores) and
+//! [`Protocol::paper`] (the reference's 20-epoch protocol, for a GPU).
+
+use crate::search::{DynamicSchedule, Every};
+use crate::train::{Schedule, TrainConfig};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How every child run of a study trains and scores.
+///
+/// | parameter | CPU protocol | paper protocol | meaning | range |
+/// |---|---|---|---|---|
+/// | `name` | `cpu` | `paper` | recorded on every run (`study.protocol`) | non-empty |
+/// | `epochs` | 1 | 20 | passes over the training split; best-epoch dev metric is reported | >= 1 |
+/// | `max_len` | 128 | 128 | tokens per example (pairs truncated longest-first) | [8, 512] |
+/// | `lr` | 1e-3 | 2e-4 | peak learning rate (AdamW) | (0, 1] |
+/// | `weight_decay` | 0.01 | 0.01 | AdamW decoupled weight decay | [0, 1) |
+/// | `batch_size` | 16 | 8 | examples per optimiser step | >= 1 |
+/// | `schedule` | linear | constant | learning-rate schedule | |
+/// | `warmup_ratio` | 0.06 | 0 | warm-up fraction of all steps | [0, 1) |
+/// | `clip_norm` | 1.0 | none | global gradient-norm clip | > 0 |
+/// | `scoring_batches` | 16 | 32 | N: proxy scores on the first N training batches (unshuffled) | >= 1 |
+/// | `scoring_batch_size` | 16 | 8 | examples per scoring batch | >= 1 |
+/// | `dynamic_every` | 0.25 epoch | 0.2 epoch | dynamic re-allocation interval | > 0 |
+/// | `dynamic_at_epoch_start` | true | true | also re-allocate at every epoch start | |
+/// | `limit_train` | none | none | train on the first N examples only (smoke tests) | >= 1 |
+/// | `device` | `cpu` | `auto` | `cpu`, `cuda`, `cuda:N`, `auto` | |
+///
+/// The CPU protocol trades epochs for coverage. Our trainer does about 2.5 MRPC training examples
+/// per CPU-second (the train module's benchmark: batch 32, max_len 128, mean padded length 75), so
+/// about 5 a second on 2 free cores: one epoch of MRPC's 3,668 training examples takes ~12 min,
+/// and the CPU study (12 methods x 3 seeds, see [`super::Method::cpu_default`]) about 8 hours.
+/// Hence one epoch at batch 16 (230 optimiser steps) and a 5x higher learning rate than the
+/// reference (1e-3, linear decay after a 6% warm-up), and 16 scoring batches of 16 examples (256
+/// examples, as many as the reference's 32 batches of 8). With one epoch, the "best epoch" is the
+/// only one: the CPU numbers are end-of-training dev metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Protocol {
+    pub name: String,
+    pub epochs: usize,
+    pub max_len: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub schedule: Schedule,
+    pub warmup_ratio: f64,
+    pub clip_norm: Option<f64>,
+    pub scoring_batches: usize,
+    pub scoring_batch_size: usize,
+    pub dynamic_every: f64,
+    pub dynamic_at_epoch_start: bool,
+    #[serde(default)]
+    pub limit_train: Option<usize>,
+    pub device: String,
+}
+
+impl Protocol {
+    /// The CPU protocol (see the table).
+    pub fn cpu() -> Self {
+        Protocol {
+            name: "cpu".into(),
+            epochs: 1,
+            max_len: 128,
+            lr: 1e-3,
+            weight_decay: 0.01,
+            batch_size: 16,
+            schedule: Schedule::Linear,
+            warmup_ratio: 0.06,
+            clip_norm: Some(1.0),
+            scoring_batches: 16,
+            scoring_batch_size: 16,
+            dynamic_every: 0.25,
+            dynamic_at_epoch_start: true,
+            limit_train: None,
+            device: "cpu".into(),
+        }
+    }
+
+    /// The reference protocol: AdamW lr 2e-4, weight decay 0.01, no schedule, batch 8, 20
+    /// epochs, 32 scoring batches, dynamic re-allocation every 0.2 epoch and at epoch starts.
+    pub fn paper() -> Self {
+        Protocol {
+            name: "paper".into(),
+            epochs: 20,
+            max_len: 128,
+            lr: 2e-4,
+            weight_decay: 0.01,
+            batch_size: 8,
+            schedule: Schedule::Constant,
+            warmup_ratio: 0.0,
+            clip_norm: None,
+            scoring_batches: 32,
+            scoring_batch_size: 8,
+            dynamic_every: 0.2,
+            dynamic_at_epoch_start: true,
+            limit_train: None,
+            device: "auto".into(),
+        }
+    }
+
+    /// `cpu` or `paper`.
+    pub fn by_name(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Protocol::cpu()),
+            "paper" | "gpu" => Ok(Protocol::paper()),
+            _ => Err(Error::invalid("protocol", name, "`cpu` or `paper`")),
+        }
+    }
+
+    /// Validates every field; the error names the first bad one.
+    pub fn check(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(Error::invalid("protocol.name", "''", "a non-empty name"));
+        }
+        if self.scoring_batches == 0 {
+            return Err(Error::invalid("scoring_batches", 0, "an integer >= 1"));
+        }
+        if self.scoring_batch_size == 0 {
+            return Err(Error::invalid("scoring_batch_size", 0, "an integer >= 1"));
+        }
+        if self.limit_train == Some(0) {
+            return Err(Error::invalid("limit_train", 0, "an integer >= 1, or none"));
+        }
+        self.dynamic_schedule().check()?;
+        self.train_config(0).check()
+    }
+
+    /// The trainer configuration of a child run with `seed`.
+    pub fn train_config(&self, seed: u64) -> TrainConfig {
+        TrainConfig::default()
+            .lr(self.lr)
+            .weight_decay(self.weight_decay)
+            .batch_size(self.batch_size)
+            .epochs(self.epochs)
+            .schedule(self.schedule)
+            .warmup_ratio(self.warmup_ratio)
+            .clip_norm(self.clip_norm)
+            .max_len(self.max_len)
+            .seed(seed)
+            .device(self.device.clone())
+            .quiet(true)
+    }
+
+    /// When dynamic methods re-allocate.
+    pub fn dynamic_schedule(&self) -> DynamicSchedule {
+        DynamicSchedule {
+            every: Every::EpochFraction(self.dynamic_every),
+            at_epoch_start: self.dynamic_at_epoch_start,
+        }
+    }
+
+    /// (name, value) pairs to log as parameters.
+    pub fn to_params(&self) -> Vec<(String, String)> {
+        vec![
+            ("protocol".into(), self.name.clone()),
+            ("protocol.epochs".into(), self.epochs.to_string()),
+            ("protocol.max_len".into(), self.max_len.to_string()),
+            ("protocol.lr".into(), self.lr.to_string()),
+            ("protocol.batch_size".into(), self.batch_size.to_string()),
+            (
+                "protocol.schedule".into(),
+                format!("{:?}", self.schedule).to_lowercase(),
+            ),
+            (
+                "protocol.scoring_batches".into(),
+                self.scoring_batches.to_string(),
+            ),
+            (
+                "protocol.scoring_batch_size".into(),
+                self.scoring_batch_size.to_string(),
+            ),
+            (
+                "protocol.dynamic_every".into(),
+                format!("{}epoch", self.dynamic_every),
+            ),
+            (
+                "protocol.limit_train".into(),
+                self.limit_train.map_or("none".into(), |n| n.to_string()),
+            ),
+        ]
+    }
+
+    /// One line: `cpu: 2 epochs, max_len 128, lr 0.001, batch 32, ...`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: {} epochs, max_len {}, lr {}, batch {}, {:?} schedule (warm-up {}), clip {}, \
+             weight decay {}, proxies on {} batches of {}, dynamic every {} epoch{}{}",
+            self.name,
+            self.epochs,
+            self.max_len,
+            self.lr,
+            self.batch_size,
+            self.schedule,
+            self.warmup_ratio,
+            self.clip_norm.map_or("none".into(), |c| c.to_string()),
+            self.weight_decay,
+            self.scoring_batches,
+            self.scoring_batch_size,
+            self.dynamic_every,
+            if self.dynamic_at_epoch_start {
+                " and at epoch starts"
+            } else {
+                ""
+            },
+            self.limit_train
+                .map_or(String::new(), |n| format!(", first {n} training examples")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_protocols_are_valid_and_differ_where_documented() {
+        let cpu = Protocol::cpu();
+        let paper = Protocol::paper();
+        cpu.check().unwrap();
+        paper.check().unwrap();
+        assert_eq!(paper.epochs, 20);
+        assert_eq!(paper.lr, 2e-4);
+        assert_eq!(paper.batch_size, 8);
+        assert_eq!(paper.schedule, Schedule::Constant);
+        assert_eq!(cpu.train_config(13).seed, 13);
+        assert_eq!(Protocol::by_name("GPU").unwrap(), paper);
+        assert!(Protocol::by_name("tpu").is_err());
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let mut p = Protocol::cpu();
+        p.scoring_batches = 0;
+        assert!(p
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("scoring_batches"));
+        let mut p = Protocol::cpu();
+        p.lr = f64::NAN;
+        assert!(p.check().unwrap_err().to_string().contains("lr"));
+        let mut p = Protocol::cpu();
+        p.dynamic_every = 0.0;
+        assert!(p.check().unwrap_err().to_string().contains("every"));
+    }
+}

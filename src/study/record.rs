@@ -1,0 +1,111 @@
+//! [`ChildRecord`]: everything the report needs from one finished child run, kept as the
+//! `study_child.json` artifact of the run and as `results/<study>/children/<method>-seed<seed>.json`
+//! (committed), so that the report and the skip logic also work from a fresh clone without the
+//! git-ignored tracker file.
+
+use crate::adapters::SlotId;
+use crate::proxy::Scores;
+use crate::search::Allocation;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One child run of a study, as the report sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildRecord {
+    /// `<study>/<method>/seed<seed>`: what the skip logic matches on.
+    pub key: String,
+    pub study: String,
+    pub task: String,
+    pub protocol: String,
+    pub method: String,
+    pub family: String,
+    pub seed: u64,
+    /// `FINISHED` (only finished children are recorded as results).
+    pub status: String,
+    pub run_id: Option<String>,
+    /// The metric that picks the best epoch (`accuracy` on MRPC).
+    pub metric: String,
+    pub best_metric: Option<f64>,
+    pub best_epoch: Option<usize>,
+    /// Every dev metric at the best epoch (`accuracy`, `f1`, `loss`, ...).
+    #[serde(default)]
+    pub best_metrics: BTreeMap<String, f64>,
+    /// The primary metric at the end of every epoch.
+    #[serde(default)]
+    pub epoch_metrics: Vec<f64>,
+    /// What the method's allocator is held to (exact, from `search::Budget`).
+    pub budget: usize,
+    /// Adapter parameters of the allocation it trained (for dynamic methods: of the last one).
+    pub adapter_params: usize,
+    /// Every trainable parameter (adapters in force and the classifier head).
+    pub trainable_params: usize,
+    pub wall_time_s: f64,
+    /// Seconds spent scoring before training (0 for uniform methods).
+    #[serde(default)]
+    pub scoring_seconds: f64,
+    /// The allocation chosen before training (static) or the last one (dynamic).
+    pub allocation: Allocation,
+    /// The proxy scores the allocation was chosen from (static methods).
+    #[serde(default)]
+    pub scores: Option<Scores>,
+    /// Dynamic methods: how many re-allocations enabled each slot, and how many there were.
+    #[serde(default)]
+    pub times_enabled: Option<BTreeMap<SlotId, usize>>,
+    #[serde(default)]
+    pub num_reallocations: usize,
+    /// When it finished (RFC 3339-like UTC, from the run's end).
+    #[serde(default)]
+    pub finished_at_ms: Option<i64>,
+}
+
+impl ChildRecord {
+    /// The record's file name: `<method>-seed<seed>.json`.
+    pub fn file_name(&self) -> String {
+        format!("{}-seed{}.json", self.method, self.seed)
+    }
+
+    pub fn save_in(&self, dir: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(self.file_name());
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+
+    pub fn load(path: &Path) -> Result<ChildRecord> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::parse(path, e.line(), format!("not a study child record: {e}")))
+    }
+
+    /// Every record in `dir` (`*.json`), sorted by file name; a missing folder gives none.
+    pub fn load_dir(dir: &Path) -> Result<Vec<ChildRecord>> {
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| ChildRecord::load(p)).collect()
+    }
+
+    /// The enabled slots as `layer.0.attention.query=8, ...`.
+    pub fn enabled_string(&self) -> String {
+        self.allocation
+            .ranks
+            .iter()
+            .map(|(s, r)| format!("{s}={}", r.r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The key of a child: `<study>/<method>/seed<seed>`.
+pub fn child_key(study: &str, method: &str, seed: u64) -> String {
+    format!("{study}/{method}/seed{seed}")
+}

@@ -1,0 +1,89 @@
+//! The `run` and `study` commands' checks that need no training: a missing model or GLUE split
+//! is a clear error naming the fetch command, before any run is created; `study --dry-run`
+//! prints the plan with exact MiniLM budgets (from the model's config.json alone).
+
+use std::path::Path;
+use std::process::Command;
+
+fn heterolora() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_heterolora"))
+}
+
+#[test]
+fn run_without_the_model_names_the_fetch_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = heterolora()
+        .current_dir(dir.path())
+        .args(["run", "--task", "mrpc", "--tracking-uri"])
+        .arg(dir.path().join("mlflow.db"))
+        .env("HETEROLORA_MODEL_DIR", dir.path().join("no-model"))
+        .env("HETEROLORA_GLUE_DIR", dir.path().join("no-glue"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("heterolora fetch model"), "{err}");
+    // Nothing was tracked for a run that could not start.
+    assert!(!dir.path().join("mlflow.db").exists(), "{err}");
+}
+
+#[test]
+fn run_without_the_data_names_the_glue_fetch_command() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/models/all-MiniLM-L6-v2");
+    let model = std::env::var_os("HETEROLORA_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or(model);
+    assert!(
+        model.join("config.json").is_file(),
+        "this test needs the model: run `heterolora fetch model all-MiniLM-L6-v2` (or set HETEROLORA_MODEL_DIR)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = heterolora()
+        .current_dir(dir.path())
+        .args(["run", "--task", "rte", "--tracking-uri"])
+        .arg(dir.path().join("mlflow.db"))
+        .env("HETEROLORA_MODEL_DIR", &model)
+        .env("HETEROLORA_GLUE_DIR", dir.path().join("no-glue"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("heterolora fetch glue --tasks rte"), "{err}");
+
+    // The dry run needs only config.json: exact budgets of the CPU list.
+    let out = heterolora()
+        .current_dir(dir.path())
+        .args([
+            "study",
+            "--task",
+            "mrpc",
+            "--dry-run",
+            "--seeds",
+            "0",
+            "--tracking-uri",
+        ])
+        .arg(dir.path().join("mlflow.db"))
+        .env("HETEROLORA_MODEL_DIR", &model)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("12 children, 0 already finished"), "{text}");
+    for (method, budget) in [
+        ("uniform-r2", "18432"),
+        ("static-grad-norm", "18432"),
+        ("uniform-r8", "73728"),
+        ("sc-uniform-r2", "53760"),
+        ("sc-dynamic-combined", "55296"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{method} ")))
+            .unwrap_or_else(|| panic!("{method} missing from\n{text}"));
+        assert!(line.contains(budget), "{line}");
+    }
+}

@@ -1,0 +1,283 @@
+//! The study end to end on a tiny random BERT and a synthetic pair task: a 2-method x 2-seed
+//! study runs as child runs of one parent; a second invocation skips the finished children (also
+//! from the committed records alone, as on a fresh clone); a failing child is reported and the
+//! others complete; the report is generated from the tracker; dynamic re-allocation runs.
+
+use candle_core::{DType, Device};
+use heterolora::adapters::ModelDims;
+use heterolora::data::{EncodedDataset, EncodedExample, Label, Split, Task};
+use heterolora::model::{BertConfig, SequenceClassifier};
+use heterolora::rng::Rng;
+use heterolora::study::{
+    ChildRecord, Loaded, Method, Protocol, Study, StudyConfig, StudyReport, StudySource,
+};
+use heterolora::tracking::Tracker;
+use heterolora::{Error, Result};
+use std::path::Path;
+
+/// First segment repeats token 11 (label 1) or 12 (label 0); second segment random.
+fn synthetic(n: usize, seed: u64, split: Split) -> EncodedDataset {
+    let mut rng = Rng::new(seed);
+    let examples = (0..n)
+        .map(|_| {
+            let la = 3 + rng.below(6);
+            let lb = 2 + rng.below(6);
+            let label = rng.below(2) as u32;
+            let mut ids = vec![1u32];
+            ids.extend(vec![12 - label; la]);
+            ids.push(2);
+            let mut type_ids = vec![0u32; ids.len()];
+            ids.extend((0..lb).map(|_| 10 + rng.below(80) as u32));
+            ids.push(2);
+            type_ids.resize(ids.len(), 1);
+            EncodedExample {
+                ids,
+                type_ids,
+                label: Label::Class(label),
+            }
+        })
+        .collect();
+    EncodedDataset {
+        task: Task::Mrpc,
+        split,
+        examples,
+        pad_id: 0,
+        max_len: 32,
+    }
+}
+
+/// The tiny model and synthetic data; loading fails for the seeds in `fail_seeds`.
+struct Tiny {
+    fail_seeds: Vec<u64>,
+}
+
+impl StudySource for Tiny {
+    fn load(&mut self, _task: Task, _max_len: usize, _device: &str, seed: u64) -> Result<Loaded> {
+        if self.fail_seeds.contains(&seed) {
+            return Err(Error::Other(format!("injected failure for seed {seed}")));
+        }
+        Ok(Loaded {
+            model: SequenceClassifier::random(
+                &BertConfig::tiny(),
+                2,
+                DType::F32,
+                &Device::Cpu,
+                seed,
+            )?,
+            train: synthetic(32, 1, Split::Train),
+            dev: synthetic(16, 2, Split::Dev),
+        })
+    }
+    fn dims(&mut self) -> Result<ModelDims> {
+        let c = BertConfig::tiny();
+        Ok(ModelDims {
+            num_layers: c.num_hidden_layers,
+            hidden_size: c.hidden_size,
+            intermediate_size: c.intermediate_size,
+        })
+    }
+    fn describe(&self) -> String {
+        "tiny random BERT, synthetic pairs".into()
+    }
+}
+
+fn protocol() -> Protocol {
+    let mut p = Protocol::cpu();
+    p.name = "tiny".into();
+    p.epochs = 2;
+    p.lr = 1e-2;
+    p.batch_size = 4;
+    p.scoring_batches = 2;
+    p.scoring_batch_size = 4;
+    p.dynamic_every = 0.5;
+    p
+}
+
+fn config(dir: &Path, methods: &str, seeds: Vec<u64>) -> StudyConfig {
+    StudyConfig::new(Task::Mrpc, protocol())
+        .name("tiny")
+        .methods(Method::select(&[methods.to_string()]).unwrap())
+        .seeds(seeds)
+        .results_dir(dir.join("results"))
+}
+
+fn study(dir: &Path, cfg: StudyConfig, fail_seeds: Vec<u64>) -> Study {
+    let tracker = Tracker::open_path(&dir.join("mlflow.db")).unwrap();
+    Study::new(cfg, tracker, Box::new(Tiny { fail_seeds }))
+}
+
+#[test]
+fn study_runs_skips_reports_and_survives_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "uniform-r2,static-grad-norm", vec![0, 13]);
+
+    // A failing child (seed 13 cannot load) is reported; the others complete.
+    let mut s = study(dir.path(), cfg.clone(), vec![13]);
+    let plan = s.plan().unwrap();
+    assert_eq!(plan.children.len(), 4);
+    // Exact budgets: 4 q,v slots of 32x32 at r = 2 = 1 slot at r = 8 = 512.
+    assert!(plan.children.iter().all(|c| c.budget.params == 512));
+    let text = plan.to_string();
+    assert!(
+        text.contains("static-grad-norm") && text.contains("512"),
+        "{text}"
+    );
+    let mut lines = Vec::new();
+    let out = s.run(&mut |l| lines.push(l.to_string())).unwrap();
+    assert_eq!(out.finished.len(), 2, "{lines:?}");
+    assert_eq!(out.failed.len(), 2, "{lines:?}");
+    assert!(out
+        .failed
+        .iter()
+        .all(|(k, e)| k.ends_with("seed13") && e.contains("injected")));
+    assert!(lines.iter().any(|l| l.contains("FAILED")));
+
+    // The children are runs under one parent; the failed ones are FAILED with the error.
+    let tracker = s.tracker.clone();
+    let children = tracker.child_runs(&out.parent_run_id).unwrap();
+    assert_eq!(children.len(), 4);
+    let failed = tracker
+        .search_runs(
+            &["study-mrpc"],
+            "attributes.status = 'FAILED' and tags.`study.seed` = '13'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(failed.len(), 2);
+    assert!(failed
+        .strings("tags.error")
+        .iter()
+        .all(|e| e.as_deref().unwrap_or("").contains("injected")));
+
+    // Second invocation: finished children are skipped, the failed ones retried (now fine).
+    let mut s = study(dir.path(), cfg.clone(), vec![]);
+    let out2 = s.run(&mut |_| {}).unwrap();
+    assert_eq!(out2.skipped.len(), 2);
+    assert_eq!(out2.finished.len(), 2);
+    assert!(out2.failed.is_empty());
+    assert_eq!(
+        out2.parent_run_id, out.parent_run_id,
+        "the same parent run continues"
+    );
+    let out3 = s.run(&mut |_| {}).unwrap();
+    assert_eq!((out3.skipped.len(), out3.finished.len()), (4, 0));
+
+    // The report, from the tracker.
+    let rep = StudyReport::collect(Some(&tracker), &cfg).unwrap();
+    assert!(rep.notes.is_empty(), "{:?}", rep.notes);
+    assert_eq!(rep.records.len(), 4);
+    let rows = rep.rows();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].method, "uniform-r2");
+    assert_eq!(rows[0].n, 2);
+    assert_eq!(rows[0].delta, Some(0.0));
+    let expect_mean = rep
+        .records
+        .iter()
+        .filter(|r| r.method == "static-grad-norm")
+        .map(|r| r.best_metric.unwrap() * 100.0)
+        .sum::<f64>()
+        / 2.0;
+    assert!((rows[1].mean - expect_mean).abs() < 1e-9);
+    let static_rec = rep
+        .records
+        .iter()
+        .find(|r| r.method == "static-grad-norm")
+        .unwrap();
+    assert_eq!(static_rec.allocation.ranks.len(), 1);
+    assert_eq!(static_rec.adapter_params, 512);
+    assert!(static_rec.scores.as_ref().unwrap().values.len() == 4);
+    let files = rep.write(&dir.path().join("out"), "test", "tiny").unwrap();
+    for f in [
+        "table.md",
+        "table.csv",
+        "runs.csv",
+        "summary.md",
+        "budget.svg",
+    ] {
+        assert!(
+            files.iter().any(|p| p.ends_with(f)),
+            "{f} missing from {files:?}"
+        );
+    }
+    let summary = std::fs::read_to_string(dir.path().join("out/summary.md")).unwrap();
+    assert!(
+        summary.contains("Equal-budget baseline uniform-r2"),
+        "{summary}"
+    );
+    assert!(summary.contains("static-grad-norm"), "{summary}");
+    assert!(dir
+        .path()
+        .join("out/alloc/static-grad-norm-seed0.svg")
+        .is_file());
+
+    // A fresh clone: no tracker file, only the committed records; still nothing to run.
+    let fresh = tempfile::tempdir().unwrap();
+    let s = study(
+        fresh.path(),
+        cfg.clone().results_dir(dir.path().join("results")),
+        vec![],
+    );
+    assert_eq!(s.completed_keys().unwrap().len(), 4);
+    let rep2 = StudyReport::collect(None, &cfg).unwrap();
+    assert_eq!(rep2.records.len(), 4);
+    assert_eq!(rep2.table_markdown(), rep.table_markdown());
+    assert_eq!(ChildRecord::load_dir(&cfg.children_dir()).unwrap().len(), 4);
+}
+
+#[test]
+fn a_changed_protocol_needs_a_new_study_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "uniform-r2", vec![0]);
+    study(dir.path(), cfg.clone(), vec![])
+        .run(&mut |_| {})
+        .unwrap();
+    let mut other = cfg.clone();
+    other.protocol.lr = 5e-3;
+    let err = study(dir.path(), other, vec![])
+        .run(&mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("another protocol"), "{err}");
+}
+
+#[test]
+fn dynamic_methods_reallocate_during_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "dynamic-grad-norm,sc-dynamic-separated",
+        vec![0],
+    );
+    let mut s = study(dir.path(), cfg.clone(), vec![]);
+    let out = s.run(&mut |_| {}).unwrap();
+    assert_eq!(out.finished.len(), 2, "{:?}", out.failed);
+    let rep = StudyReport::collect(Some(&s.tracker), &cfg).unwrap();
+    let dynq = rep
+        .records
+        .iter()
+        .find(|r| r.method == "dynamic-grad-norm")
+        .unwrap();
+    // 8 steps an epoch, every 0.5 epoch and at epoch starts over 2 epochs: steps 0, 4, 8, 12.
+    assert_eq!(dynq.num_reallocations, 4);
+    let times = dynq.times_enabled.as_ref().unwrap();
+    assert_eq!(
+        times.values().sum::<usize>(),
+        4,
+        "one slot on per re-allocation"
+    );
+    let sc = rep
+        .records
+        .iter()
+        .find(|r| r.method == "sc-dynamic-separated")
+        .unwrap();
+    // Separated: the top LoRA slot and the top round(0.25 * 7) = 2 shortcut slots.
+    assert_eq!(sc.allocation.ranks.len(), 3, "{:?}", sc.allocation.ranks);
+    assert_eq!(
+        sc.allocation
+            .ranks
+            .keys()
+            .filter(|s| s.kind.is_shortcut())
+            .count(),
+        2
+    );
+}
