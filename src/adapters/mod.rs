@@ -1,8 +1,13 @@
 //! Adapter slots: where a LoRA module or a LoRA-adapted shortcut connection can go.
 //!
-//! [`slot`] names the slots and counts their parameters; the modules themselves and the PEFT files
-//! live beside it.
+//! [`slot`] names the slots and counts their parameters; [`lora`] holds one slot's low-rank pair;
+//! [`shortcut`] documents where shortcuts enter the layer; [`peft`] reads and writes PEFT's files.
 
+pub mod lora;
+pub mod peft;
+pub mod shortcut;
 pub mod slot;
 
+pub use lora::LoraAdapter;
+pub use shortcut::ShortcutPlacement;
 pub use slot::{ModelDims, SearchSpace, SlotId, SlotKind};

@@ -1,1 +1,35 @@
-//! See the crate docs.
+//! Our BERT encoder and sequence-classification head, with adapter slots.
+//!
+//! candle-transformers' BERT keeps its layers private (and its dropout is a no-op), so this module
+//! has its own implementation with Hugging Face weight names, into which LoRA modules and
+//! LoRA-adapted shortcuts are threaded. Base weights are plain tensors (frozen: no gradient is
+//! computed for them); adapters and the classifier head are [`candle_core::Var`]s.
+//!
+//! - [`config`]: [`BertConfig`], a mirror of Hugging Face's config.json.
+//! - [`embeddings`], [`attention`], [`layer`], [`encoder`]: the encoder, one concept per file.
+//! - [`classifier`]: [`SequenceClassifier`], the owned handle notebooks and the trainer use.
+//! - [`probe`]: hooks for zero-cost proxies that need dL/dW0 or dL/dz.
+//! - `slots`, `io`, `summary`: slot management, adapter files, parameter tables.
+
+pub mod attention;
+pub mod classifier;
+pub mod config;
+pub(crate) mod context;
+pub mod embeddings;
+pub mod encoder;
+mod io;
+pub mod layer;
+pub mod nn;
+pub mod probe;
+mod slots;
+pub mod summary;
+pub(crate) mod weights;
+
+pub use classifier::SequenceClassifier;
+pub use config::{BertConfig, HiddenAct};
+pub use encoder::{BertModel, EncoderOutput};
+pub use probe::{ProbeMode, SlotProbe};
+pub use summary::ParamSummary;
+
+#[cfg(test)]
+mod tests;

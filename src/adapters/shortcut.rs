@@ -1,0 +1,81 @@
+//! LoRA-adapted shortcut connections and where they enter BERT's post-LN layer.
+//!
+//! A shortcut is `S(x) = Ws x + scale * (alpha / r) * B A x` with a frozen `Ws` that is the identity
+//! (`residual1`, `residual2`: low-rank corrections of the existing residuals) or zero (`shortcut1`,
+//! `shortcut2`: new low-rank paths). The low-rank part is a [`LoraAdapter`](super::LoraAdapter)
+//! with `d_in = d_out = hidden_size`.
+//!
+//! One BERT layer with input `x` (and `p`, the previous layer's feed-forward input), with the
+//! default [`ShortcutPlacement::InsideNorm`]:
+//!
+//! ```text
+//! a   = Dropout(AttnOutput(SelfAttention(x)))
+//! h   = LN1(a + S_residual1(x) + S_shortcut2(p))      // h is this layer's feed-forward input
+//! f   = Dropout(FfnOut(act(FfnIn(h))))
+//! out = LN2(f + S_residual2(h) + S_shortcut1(x))
+//! ```
+//!
+//! A disabled `residual*` is the plain residual (`x`, `h`); a disabled `shortcut*` adds nothing.
+//!
+//! The reference implementation (post-LN OPT) adds the two cross-layer shortcuts *after* the
+//! layer's LayerNorm and normalises once more with a freshly initialised LayerNorm
+//! (`h = LN'(LN1(a + S_r1(x)) + S_sc2(p))`, `out = LN''(LN2(...) + S_sc1(x))`). That extra
+//! normalisation changes the model's output even when B = 0, i.e. switching on a zero-initialised
+//! shortcut perturbs the pretrained network. We therefore default to adding them inside the
+//! existing LayerNorm, where a fresh shortcut is an exact no-op like every LoRA module, and keep the
+//! reference's placement as [`ShortcutPlacement::ExtraNorm`] (a frozen LayerNorm with unit weight
+//! and zero bias, as the reference's fresh modules, applied only while the shortcut is enabled) so
+//! that the two can be compared.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Where the cross-layer shortcuts (`shortcut1`, `shortcut2`) are added (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShortcutPlacement {
+    /// Inside the existing post-LN sum: a zero-initialised shortcut is an exact no-op.
+    #[default]
+    InsideNorm,
+    /// As the reference: after the layer's LayerNorm, followed by one more (unit, frozen) LayerNorm.
+    ExtraNorm,
+}
+
+impl fmt::Display for ShortcutPlacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ShortcutPlacement::InsideNorm => "inside_norm",
+            ShortcutPlacement::ExtraNorm => "extra_norm",
+        })
+    }
+}
+
+impl FromStr for ShortcutPlacement {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "inside_norm" | "inside" => Ok(ShortcutPlacement::InsideNorm),
+            "extra_norm" | "extra" | "reference" => Ok(ShortcutPlacement::ExtraNorm),
+            other => Err(crate::Error::invalid(
+                "shortcut_placement",
+                other,
+                "inside_norm or extra_norm",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_parses_and_displays() {
+        for p in [ShortcutPlacement::InsideNorm, ShortcutPlacement::ExtraNorm] {
+            assert_eq!(p.to_string().parse::<ShortcutPlacement>().unwrap(), p);
+        }
+        assert!("sideways".parse::<ShortcutPlacement>().is_err());
+        assert_eq!(ShortcutPlacement::default(), ShortcutPlacement::InsideNorm);
+    }
+}

@@ -1,0 +1,367 @@
+//! Small building blocks with backward passes: linear maps, LayerNorm, softmax, dropout.
+//!
+//! candle-nn's fused `layer_norm` and `softmax_last_dim` are custom ops without a backward pass:
+//! gradients would silently stop there. LayerNorm is therefore always built from differentiable
+//! primitives, and softmax uses the fused kernel only when its input carries no gradient graph
+//! (`!Tensor::track_op()`, e.g. pure inference with every adapter disabled).
+
+use crate::rng::Rng;
+use crate::Result;
+use candle_core::op::BackpropOp;
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Storage, Tensor, D};
+
+/// A frozen linear map `y = x W^T + b`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// `[out, in]`
+    pub weight: Tensor,
+    /// `[out]`
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Linear { weight, bias }
+    }
+
+    /// (d_in, d_out).
+    pub fn dims(&self) -> (usize, usize) {
+        let (o, i) = self.weight.dims2().expect("linear weight is 2-d");
+        (i, o)
+    }
+
+    /// `x [..., in] -> [..., out]`, with `weight` in place of the stored weight if given.
+    pub fn forward_with(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        let y = matmul_last(x, &weight.t()?)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+
+    /// `x W^T + b`. When `x` carries a gradient graph on the CPU, the backward pass computes
+    /// only dL/dx: candle's matmul backward would also compute the (unused) gradient of the frozen
+    /// weight, a third of the matmul work of a training step.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.track_op() && x.device().is_cpu() {
+            let x = x.contiguous()?;
+            let x = if exact_cpu_storage(&x) { x } else { x.copy()? };
+            let op = FrozenLinearOp {
+                weight: self.weight.clone(),
+                bias: self.bias.clone(),
+            };
+            return Ok(x.apply_op1(op)?);
+        }
+        self.forward_with(x, &self.weight)
+    }
+
+    /// Number of parameters.
+    pub fn params(&self) -> usize {
+        self.weight.elem_count() + self.bias.as_ref().map_or(0, |b| b.elem_count())
+    }
+
+    pub fn map(&self, f: &dyn Fn(&Tensor) -> Result<Tensor>) -> Result<Self> {
+        Ok(Linear {
+            weight: f(&self.weight)?,
+            bias: self.bias.as_ref().map(f).transpose()?,
+        })
+    }
+}
+
+/// `x [..., k] @ w [k, n] -> [..., n]` as one 2-d matmul over the flattened leading dims.
+pub fn matmul_last(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    Ok(matmul_last_c(x, w)?)
+}
+
+fn matmul_last_c(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let k = *dims.last().expect("matmul input has a last dim");
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let x2 = x.reshape((rows, k))?;
+    let y = x2.matmul(w)?;
+    let mut out = dims;
+    *out.last_mut().unwrap() = w.dim(1)?;
+    y.reshape(out)
+}
+
+/// Whether `x` is contiguous from offset 0 over a CPU buffer of exactly its size, so that its
+/// storage can be wrapped as a tensor of its shape.
+fn exact_cpu_storage(x: &Tensor) -> bool {
+    let (storage, layout) = x.storage_and_layout();
+    let len = match &*storage {
+        Storage::Cpu(CpuStorage::F32(v)) => v.len(),
+        Storage::Cpu(CpuStorage::F64(v)) => v.len(),
+        Storage::Cpu(CpuStorage::F16(v)) => v.len(),
+        Storage::Cpu(CpuStorage::BF16(v)) => v.len(),
+        _ => return false,
+    };
+    layout.is_contiguous() && layout.start_offset() == 0 && len == layout.shape().elem_count()
+}
+
+/// A frozen linear map as a custom op whose backward returns only the input gradient.
+struct FrozenLinearOp {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl CustomOp1 for FrozenLinearOp {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        // The caller guarantees exact_cpu_storage: the buffer is the tensor.
+        let x = Tensor::from_storage(
+            Storage::Cpu(s.clone()),
+            l.shape().clone(),
+            BackpropOp::none(),
+            false,
+        );
+        let y = matmul_last_c(&x, &self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let y = if exact_cpu_storage(&y) { y } else { y.copy()? };
+        let (storage, _) = y.storage_and_layout();
+        match &*storage {
+            Storage::Cpu(c) => Ok((c.clone(), y.shape().clone())),
+            _ => candle_core::bail!("frozen-linear: expected a CPU result"),
+        }
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        // dL/dx = dL/dy W; W gets no gradient.
+        Ok(Some(matmul_last_c(grad, &self.weight)?))
+    }
+}
+
+/// A frozen LayerNorm over the last dim.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    /// `[hidden]`
+    pub weight: Tensor,
+    /// `[hidden]`
+    pub bias: Tensor,
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(weight: Tensor, bias: Tensor, eps: f64) -> Self {
+        LayerNorm { weight, bias, eps }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = norm(x, self.eps)?;
+        Ok(x.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+    }
+
+    pub fn params(&self) -> usize {
+        self.weight.elem_count() + self.bias.elem_count()
+    }
+
+    pub fn map(&self, f: &dyn Fn(&Tensor) -> Result<Tensor>) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: f(&self.weight)?,
+            bias: f(&self.bias)?,
+            eps: self.eps,
+        })
+    }
+}
+
+/// `(x - mean) / sqrt(var + eps)` over the last dim, computed in at least f32, differentiable.
+pub fn norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let internal = match dtype {
+        DType::F16 | DType::BF16 => DType::F32,
+        d => d,
+    };
+    let x = x.to_dtype(internal)?;
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let xc = x.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    let y = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
+    Ok(y.to_dtype(dtype)?)
+}
+
+/// Softmax over the last dim: the fused kernel when no gradient flows, else differentiable ops.
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    if !x.track_op() && x.dtype() != DType::F64 {
+        return Ok(candle_nn::ops::softmax_last_dim(&x.contiguous()?)?);
+    }
+    // The max is a constant shift: detaching it leaves the gradient unchanged and skips its backward.
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    let s = e.sum_keepdim(D::Minus1)?;
+    Ok(e.broadcast_div(&s)?)
+}
+
+/// Inverted dropout with a keep-mask drawn from `rng`; identity when `rng` is `None` or `p == 0`.
+pub fn dropout(x: &Tensor, p: f64, rng: Option<&mut Rng>) -> Result<Tensor> {
+    match rng {
+        Some(rng) if p > 0.0 => {
+            let mask = rng
+                .dropout_mask(x.shape(), p as f32, x.device())?
+                .to_dtype(x.dtype())?;
+            Ok((x * mask)?)
+        }
+        _ => Ok(x.clone()),
+    }
+}
+
+/// A tensor of N(0, std^2) values drawn from `rng` (Hugging Face's `normal_(0, initializer_range)`).
+pub fn normal_tensor(
+    rng: &mut Rng,
+    shape: &[usize],
+    std: f64,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| (rng.normal() * std) as f32).collect();
+    Ok(Tensor::from_vec(data, shape, device)?.to_dtype(dtype)?)
+}
+
+/// PEFT's `lora_A` init: Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+pub fn kaiming_uniform_a_sqrt5(
+    rng: &mut Rng,
+    rows: usize,
+    fan_in: usize,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
+    // gain = sqrt(2 / (1 + a^2)) = sqrt(1/3); bound = gain * sqrt(3 / fan_in) = 1 / sqrt(fan_in).
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    Ok(rng
+        .uniform_tensor((rows, fan_in), -bound, bound, device)?
+        .to_dtype(dtype)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    #[test]
+    fn layer_norm_matches_fused_kernel_and_has_gradients() {
+        let mut rng = Rng::new(1);
+        let x = rng
+            .uniform_tensor((3, 5, 8), -2.0, 2.0, &Device::Cpu)
+            .unwrap();
+        let w = rng.uniform_tensor(8, 0.5, 1.5, &Device::Cpu).unwrap();
+        let b = rng.uniform_tensor(8, -0.5, 0.5, &Device::Cpu).unwrap();
+        let ln = LayerNorm::new(w.clone(), b.clone(), 1e-5);
+        let ours = ln.forward(&x).unwrap();
+        let fused = candle_nn::ops::layer_norm(&x, &w, &b, 1e-5).unwrap();
+        let d = (ours - fused).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
+        let xv = Var::from_tensor(&x).unwrap();
+        let y = ln.forward(xv.as_tensor()).unwrap();
+        let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(g.get(xv.as_tensor()).is_some());
+    }
+
+    #[test]
+    fn frozen_linear_op_matches_plain_matmul_with_input_gradient_only() {
+        let mut rng = Rng::new(4);
+        let w = rng.uniform_tensor((5, 7), -1.0, 1.0, &Device::Cpu).unwrap();
+        let b = rng.uniform_tensor(5, -1.0, 1.0, &Device::Cpu).unwrap();
+        let lin = Linear::new(w.clone(), Some(b));
+        let x = Var::from_tensor(
+            &rng.uniform_tensor((2, 3, 7), -1.0, 1.0, &Device::Cpu)
+                .unwrap(),
+        )
+        .unwrap();
+        let target = rng
+            .uniform_tensor((2, 3, 5), -1.0, 1.0, &Device::Cpu)
+            .unwrap();
+        let fast = lin.forward(x.as_tensor()).unwrap();
+        let plain = lin.forward_with(x.as_tensor(), &w).unwrap();
+        let d = (&fast - &plain).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+        let gf = (fast * &target)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gp = (plain * &target)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let d = (gf.get(&x).unwrap() - gp.get(&x).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
+        // A non-contiguous input (a transposed view) goes through the same path.
+        let xt = Var::from_tensor(&rng.uniform_tensor((7, 4), -1.0, 1.0, &Device::Cpu).unwrap())
+            .unwrap();
+        let y = lin.forward(&xt.t().unwrap()).unwrap();
+        let want = lin.forward_with(&xt.t().unwrap(), &w).unwrap();
+        let d = (y - want).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+    }
+
+    #[test]
+    fn softmax_paths_agree_and_track_gradients() {
+        let mut rng = Rng::new(2);
+        let x = rng
+            .uniform_tensor((2, 3, 7), -5.0, 5.0, &Device::Cpu)
+            .unwrap();
+        let fast = softmax_last(&x).unwrap();
+        let xv = Var::from_tensor(&x).unwrap();
+        let slow = softmax_last(xv.as_tensor()).unwrap();
+        let d = (&fast - &slow).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+        let target = rng
+            .uniform_tensor((2, 3, 7), 0.0, 1.0, &Device::Cpu)
+            .unwrap();
+        let g = (slow * target)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gx = g.get(xv.as_tensor()).expect("softmax gradient");
+        assert!(
+            gx.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+    }
+
+    #[test]
+    fn dropout_only_with_rng_and_kaiming_bound() {
+        let x = Tensor::ones((4, 100), DType::F32, &Device::Cpu).unwrap();
+        let same = dropout(&x, 0.5, None).unwrap();
+        assert_eq!(same.sum_all().unwrap().to_scalar::<f32>().unwrap(), 400.0);
+        let mut rng = Rng::new(3);
+        let d = dropout(&x, 0.5, Some(&mut rng)).unwrap();
+        let v: Vec<f32> = d.flatten_all().unwrap().to_vec1().unwrap();
+        assert!(v.iter().all(|&e| e == 0.0 || e == 2.0));
+        assert!(v.contains(&0.0));
+        let a = kaiming_uniform_a_sqrt5(&mut rng, 8, 64, DType::F32, &Device::Cpu).unwrap();
+        let m = a
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(m <= 0.125 && m > 0.1, "{m}");
+    }
+}
