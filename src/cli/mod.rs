@@ -8,6 +8,11 @@ pub mod fetch;
 pub mod info;
 pub mod runs;
 pub mod search;
+pub mod bench;
+pub mod fetch;
+pub mod info;
+pub mod runs;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +38,10 @@ pub enum Command {
     Plot(plot::PlotArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
     Runs(runs::RunsArgs),
+    /// Fine-tune an adapter allocation on a GLUE task (logged to the tracker).
+    Train(train::TrainArgs),
+    /// Benchmarks (training step throughput and memory).
+    Bench(bench::BenchArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -48,5 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Runs(args) => runs::run(args),
+        Command::Train(a) => train::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -1,1 +1,36 @@
-//! See the crate docs.
+//! The fine-tuning engine.
+//!
+//! - [`config::TrainConfig`]: validated hyper-parameters (table in its docs).
+//! - [`optim::AdamW`]: AdamW with decoupled weight decay over named variables, state saved in
+//!   checkpoints; [`schedule::Schedule`]: constant or linear warm-up/decay learning rates;
+//!   [`clip`]: global-norm gradient clipping.
+//! - [`checkpoint`]: resumable checkpoints (adapters, head, optimiser, step, data position, RNG).
+//! - [`progress`]: progress bar or plain lines; [`interrupt`]: Ctrl-C handling.
+//! - [`result::TrainResult`]: per-epoch dev metrics, best epoch, wall time, throughput.
+//! - [`trainer::Trainer`]: the loop; [`hook::TrainHook`]: code run before steps (dynamic
+//!   re-allocation); [`job::TrainJob`]: a whole run from a task, an allocation and paths.
+//! - [`spec`]: the `--allocation` argument (`uniform:q,v:r=8` or a file).
+
+pub mod bench;
+pub mod checkpoint;
+pub mod clip;
+pub mod config;
+pub mod hook;
+pub mod interrupt;
+pub mod job;
+pub mod optim;
+pub mod progress;
+pub mod result;
+pub mod schedule;
+pub mod spec;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use hook::{HookState, TrainHook};
+pub use interrupt::{install_ctrlc, StopFlag};
+pub use job::{AllocationArg, TrainJob};
+pub use optim::{AdamW, AdamWParams};
+pub use result::{EvalRecord, TrainResult};
+pub use schedule::Schedule;
+pub use spec::parse_allocation;
+pub use trainer::Trainer;

@@ -1,0 +1,66 @@
+//! `heterolora bench train`: examples per second and peak memory of one training step.
+
+use crate::train::bench::{bench_train_step, BenchConfig};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Time the training step (forward, backward, AdamW) on MRPC batches; compare with
+    /// `scripts/bench_peft_train_step.py` (PyTorch + PEFT, same batches).
+    Train(BenchTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    #[arg(long, env = "HETEROLORA_MODEL_DIR")]
+    pub model: Option<PathBuf>,
+    #[arg(long, env = "HETEROLORA_GLUE_DIR")]
+    pub glue: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long, default_value = "uniform:q,v:r=8")]
+    pub allocation: String,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed steps before timing.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Sort pairs by length before batching (less padding, as bucketed training batches).
+    #[arg(long)]
+    pub bucket: bool,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.what {
+        BenchWhat::Train(a) => {
+            let cfg = BenchConfig {
+                model_dir: a.model,
+                glue_dir: a.glue,
+                device: a.device,
+                allocation: a.allocation,
+                batch_size: a.batch_size,
+                max_len: a.max_len,
+                steps: a.steps,
+                warmup: a.warmup,
+                bucket: a.bucket,
+            };
+            let report = bench_train_step(&cfg)?;
+            println!("{}", serde_json::to_string(&report)?);
+            eprintln!("{report}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Benchmark of the training step: examples per second and peak memory for a LoRA allocation on
+//! real MRPC batches, timing exactly the step [`Trainer`] runs (forward with dropout, loss,
+//! backward, AdamW). `scripts/bench_peft_train_step.py` times the same step in PyTorch + PEFT on
+//! the same batches.
+
+use super::config::TrainConfig;
+use super::job::DEFAULT_MODEL;
+use super::spec::parse_allocation;
+use super::trainer::Trainer;
+use crate::assets;
+use crate::data::{load_split, Split, Task, Tokenizer};
+use crate::device::{device_name, parse_device};
+use crate::model::SequenceClassifier;
+use crate::{Error, Result};
+use candle_core::DType;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What to benchmark.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub model_dir: Option<PathBuf>,
+    pub glue_dir: Option<PathBuf>,
+    pub device: String,
+    pub allocation: String,
+    pub batch_size: usize,
+    pub max_len: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Untimed steps first (allocator and cache warm-up).
+    pub warmup: usize,
+    /// Sort the pairs by length before batching (as length-bucketed training batches are).
+    pub bucket: bool,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            model_dir: None,
+            glue_dir: None,
+            device: "cpu".into(),
+            allocation: "uniform:q,v:r=8".into(),
+            batch_size: 32,
+            max_len: 128,
+            steps: 20,
+            warmup: 3,
+            bucket: false,
+        }
+    }
+}
+
+/// Measured figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub framework: String,
+    pub device: String,
+    pub threads: usize,
+    pub allocation: String,
+    pub batch_size: usize,
+    pub max_len: usize,
+    pub bucket: bool,
+    pub steps: usize,
+    pub trainable_params: usize,
+    /// Mean padded sequence length of the timed batches.
+    pub mean_padded_len: f64,
+    pub seconds: f64,
+    pub ms_per_step: f64,
+    pub examples_per_sec: f64,
+    /// Peak resident memory of the process (VmHWM), MiB; on CUDA the device's used memory after
+    /// the run (nvidia-smi), MiB.
+    pub peak_memory_mib: Option<f64>,
+    pub peak_memory_kind: String,
+    pub last_loss: f64,
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "heterolora {}: {:.1} examples/s, {:.0} ms/step, peak {} ({}), {} trainable params, batch {} x {:.1} tokens",
+            self.device,
+            self.examples_per_sec,
+            self.ms_per_step,
+            self.peak_memory_mib.map_or("n/a".to_string(), |m| format!("{m:.0} MiB")),
+            self.peak_memory_kind,
+            self.trainable_params,
+            self.batch_size,
+            self.mean_padded_len,
+        )
+    }
+}
+
+/// Run the benchmark.
+pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
+    if cfg.steps == 0 || cfg.batch_size == 0 {
+        return Err(Error::invalid("steps/batch_size", 0, ">= 1"));
+    }
+    let model_dir = assets::resolve_model_dir(cfg.model_dir.as_deref(), DEFAULT_MODEL);
+    let glue = assets::resolve_glue_dir(cfg.glue_dir.as_deref());
+    let device = parse_device(&cfg.device)?;
+    let tok = Tokenizer::from_model_dir(&model_dir, cfg.max_len)?;
+    let train = tok.encode_dataset(&load_split(&glue, Task::Mrpc, Split::Train)?)?;
+    let dev = tok.encode_dataset(&load_split(&glue, Task::Mrpc, Split::Dev)?)?;
+    let n_batches = cfg.warmup + cfg.steps;
+    // The same batches as the PyTorch script: pairs in file order, cycled if too few.
+    let mut order: Vec<usize> = (0..n_batches * cfg.batch_size)
+        .map(|i| i % train.len())
+        .collect();
+    if cfg.bucket {
+        let lengths = train.lengths();
+        order.sort_by_key(|&i| lengths[i]);
+    }
+    let batches: Vec<Vec<usize>> = order.chunks(cfg.batch_size).map(|c| c.to_vec()).collect();
+    let model = SequenceClassifier::from_pretrained(&model_dir, 2, DType::F32, &device, 0)?;
+    let alloc = parse_allocation(&cfg.allocation, &model.dims())?;
+    let tcfg = TrainConfig::default()
+        .batch_size(cfg.batch_size)
+        .max_len(cfg.max_len)
+        .clip_norm(None)
+        .device(cfg.device.clone());
+    let mut trainer = Trainer::new(model, alloc, train.clone(), dev, tcfg)?;
+    let lr = 5e-4;
+    for b in &batches[..cfg.warmup] {
+        trainer.step_on(b, lr)?;
+    }
+    device.synchronize()?;
+    let mut tokens = 0usize;
+    let mut last_loss = f64::NAN;
+    let t0 = Instant::now();
+    for b in &batches[cfg.warmup..] {
+        last_loss = trainer.step_on(b, lr)?;
+        let longest = b
+            .iter()
+            .map(|&i| train.examples[i].ids.len())
+            .max()
+            .unwrap_or(0);
+        tokens += longest * b.len();
+    }
+    device.synchronize()?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let examples = cfg.steps * cfg.batch_size;
+    let (peak, kind) = peak_memory(&device);
+    Ok(BenchReport {
+        framework: format!("heterolora {} (candle 0.11.1)", env!("CARGO_PKG_VERSION")),
+        device: device_name(&device),
+        threads: candle_core::utils::get_num_threads(),
+        allocation: cfg.allocation.clone(),
+        batch_size: cfg.batch_size,
+        max_len: cfg.max_len,
+        bucket: cfg.bucket,
+        steps: cfg.steps,
+        trainable_params: trainer.model().trainable_params(),
+        mean_padded_len: tokens as f64 / examples as f64,
+        seconds,
+        ms_per_step: 1000.0 * seconds / cfg.steps as f64,
+        examples_per_sec: examples as f64 / seconds,
+        peak_memory_mib: peak,
+        peak_memory_kind: kind,
+        last_loss,
+    })
+}
+
+fn peak_memory(device: &candle_core::Device) -> (Option<f64>, String) {
+    if let candle_core::DeviceLocation::Cuda { gpu_id } = device.location() {
+        let out = std::process::Command::new("nvidia-smi")
+            .args([
+                "--query-gpu=memory.used",
+                "--format=csv,noheader,nounits",
+                "-i",
+                &gpu_id.to_string(),
+            ])
+            .output();
+        let mib = out
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok());
+        return (mib, "device memory used, nvidia-smi".into());
+    }
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        });
+    (hwm.map(|kb| kb / 1024.0), "max RSS, VmHWM".into())
+}

@@ -1,0 +1,800 @@
+//! [`Trainer`]: the fine-tuning loop.
+//!
+//! One optimiser step: for each of `grad_accum` micro-batches, a training-mode forward (dropout
+//! masks from the run's seeded RNG), the loss, one backward; gradients of the trainable variables
+//! (enabled adapters and head: the frozen base is plain tensors, so candle computes no weight
+//! gradient for it) are summed; then global-norm clipping, the scheduled learning rate and an
+//! AdamW update. Evaluation runs without dropout and without backward, on dev batches built once.
+//!
+//! The loop's whole position lives in a [`CheckpointState`]; a checkpoint saves it with the
+//! variables and the optimiser, and [`Trainer::resume_from`] restores all three, so a resumed run
+//! computes exactly what an uninterrupted one would have.
+
+use super::checkpoint::{self, AdapterRecord, CheckpointState, CHECKPOINT_VERSION};
+use super::clip::{clip_by_global_norm, Grads};
+use super::config::TrainConfig;
+use super::hook::{HookState, TrainHook};
+use super::interrupt::StopFlag;
+use super::optim::AdamW;
+use super::progress::Progress;
+use super::result::{EvalRecord, TrainResult};
+use crate::data::{metrics, Batch, Batcher, EncodedDataset, Task};
+use crate::device::device_name;
+use crate::model::SequenceClassifier;
+use crate::rng::Rng;
+use crate::search::Allocation;
+use crate::tracking::{RunLogger, RunStatus};
+use crate::{Error, Result};
+use candle_core::{DType, Device, Var};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Fine-tunes a [`SequenceClassifier`] on one task.
+///
+/// ```no_run
+/// # use heterolora::{data::*, model::*, train::*, tracking::MemoryLogger};
+/// # fn main() -> heterolora::Result<()> {
+/// # let (model, alloc, train, dev): (SequenceClassifier, heterolora::search::Allocation, EncodedDataset, EncodedDataset) = todo!();
+/// let cfg = TrainConfig::default().lr(1e-3).epochs(3);
+/// let mut trainer = Trainer::new(model, alloc, train, dev, cfg)?.with_output_dir("runs/mrpc");
+/// let result = trainer.fit(&mut MemoryLogger::default())?;
+/// println!("{result}");
+/// # Ok(()) }
+/// ```
+pub struct Trainer {
+    model: SequenceClassifier,
+    allocation: Allocation,
+    cfg: TrainConfig,
+    task: Task,
+    train: EncodedDataset,
+    batcher: Batcher,
+    dev_batches: Vec<Batch>,
+    dev_labels: Vec<f32>,
+    device: Device,
+    opt: AdamW,
+    st: CheckpointState,
+    hooks: Vec<Box<dyn TrainHook>>,
+    output_dir: Option<PathBuf>,
+    stop: StopFlag,
+    resumed_from: Option<PathBuf>,
+    /// Extra (name, value) params to log (model path, data path, ...).
+    extra_params: Vec<(String, String)>,
+    /// Cached for the current allocation; refreshed when a hook changes it.
+    vars: Vec<(String, Var)>,
+}
+
+impl Trainer {
+    /// A trainer for `model` with `allocation` applied, on `train` with evaluation on `dev`.
+    /// Checks `cfg`, the splits (same task, dev labelled) and the allocation against the model.
+    pub fn new(
+        mut model: SequenceClassifier,
+        allocation: Allocation,
+        train: EncodedDataset,
+        dev: EncodedDataset,
+        cfg: TrainConfig,
+    ) -> Result<Self> {
+        cfg.check()?;
+        let task = train.task;
+        if dev.task != task {
+            return Err(Error::Config {
+                field: "dev".into(),
+                reason: format!("dev split is {} but the training split is {task}", dev.task),
+            });
+        }
+        if train.is_empty() || dev.is_empty() {
+            return Err(Error::Config {
+                field: if train.is_empty() { "train" } else { "dev" }.into(),
+                reason: "the split has no examples".into(),
+            });
+        }
+        if model.num_labels() != task.num_labels() {
+            return Err(Error::Config {
+                field: "num_labels".into(),
+                reason: format!(
+                    "the model has {} outputs but {task} needs {}",
+                    model.num_labels(),
+                    task.num_labels()
+                ),
+            });
+        }
+        let dev_labels = dev.labels_f32().ok_or_else(|| Error::Config {
+            field: "dev".into(),
+            reason: format!("the {task} dev split has unlabelled examples: cannot evaluate on it"),
+        })?;
+        model.apply_allocation(&allocation)?;
+        model.set_lora_dropout(cfg.lora_dropout as f32);
+        let device = model.device().clone();
+        let batcher = Batcher::for_dataset(&train, cfg.batch_size, cfg.seed)?;
+        let dev_batcher = Batcher::for_dataset(&dev, cfg.eval_batch_size, cfg.seed)?;
+        let dev_batches = dev_batcher
+            .eval_batches()
+            .iter()
+            .map(|idx| dev.batch(idx, &device))
+            .collect::<Result<Vec<_>>>()?;
+        let st = CheckpointState {
+            version: CHECKPOINT_VERSION,
+            task: task.name().to_string(),
+            config: cfg.clone(),
+            allocation: allocation.clone(),
+            step: 0,
+            epoch: 0,
+            micro_in_epoch: 0,
+            examples_seen: 0,
+            dropout_rng: Rng::derive(cfg.seed, "dropout"),
+            evals: Vec::new(),
+            loss_history: Vec::new(),
+            best_epoch: None,
+            best_metric: None,
+            loss_since_eval: (0.0, 0),
+            train_time_s: 0.0,
+            wall_time_s: 0.0,
+            hooks: BTreeMap::new(),
+            run_id: None,
+            finished: false,
+            adapters: Vec::new(),
+            model: String::new(),
+        };
+        let vars = model.trainable_vars();
+        Ok(Trainer {
+            opt: AdamW::new(cfg.adamw()),
+            model,
+            allocation,
+            cfg,
+            task,
+            train,
+            batcher,
+            dev_batches,
+            dev_labels,
+            device,
+            st,
+            hooks: Vec::new(),
+            output_dir: None,
+            stop: StopFlag::new(),
+            resumed_from: None,
+            extra_params: Vec::new(),
+            vars,
+        })
+    }
+
+    /// Write checkpoints (`checkpoint/`), the best epoch's adapters (`best/`) and the final ones
+    /// (`final/`) under `dir`. Without it the run keeps no checkpoint.
+    pub fn with_output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// Poll `flag` after every step; when set, checkpoint and end the run as killed.
+    pub fn with_stop_flag(mut self, flag: StopFlag) -> Self {
+        self.stop = flag;
+        self
+    }
+
+    /// Add a hook that runs before every optimiser step.
+    pub fn add_hook(mut self, hook: Box<dyn TrainHook>) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+
+    /// Extra parameters to log with the run (e.g. `model`, `glue_dir`).
+    pub fn with_params(mut self, params: Vec<(String, String)>) -> Self {
+        self.extra_params.extend(params);
+        self
+    }
+
+    /// Record where the base model came from (saved in checkpoints, for `--resume`).
+    pub fn with_model_source(mut self, source: impl Into<String>) -> Self {
+        self.st.model = source.into();
+        self
+    }
+
+    pub fn model(&self) -> &SequenceClassifier {
+        &self.model
+    }
+    pub fn into_model(self) -> SequenceClassifier {
+        self.model
+    }
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+    pub fn allocation(&self) -> &Allocation {
+        &self.allocation
+    }
+    /// The loop's position and history (what a checkpoint saves).
+    pub fn state(&self) -> &CheckpointState {
+        &self.st
+    }
+    pub fn steps_per_epoch(&self) -> usize {
+        self.cfg.steps_per_epoch(self.train.len())
+    }
+    pub fn total_steps(&self) -> usize {
+        self.cfg.total_steps(self.train.len())
+    }
+
+    /// Continue from the checkpoint in `dir` (a checkpoint directory or a run's output
+    /// directory): adapters, head, optimiser, step, data position, RNG, history, hook states.
+    /// The trainer must have been built with the same config and allocation as the checkpoint's
+    /// run; anything else is an error naming the difference.
+    pub fn resume_from(&mut self, dir: &Path) -> Result<()> {
+        let (ckpt_dir, state) = checkpoint::load_state(dir)?;
+        if state.task != self.task.name() {
+            return Err(Error::Config {
+                field: "task".into(),
+                reason: format!(
+                    "the checkpoint is for {}, this run is {}",
+                    state.task, self.task
+                ),
+            });
+        }
+        if state.config != self.cfg {
+            let ours = self.cfg.to_params();
+            let diff: Vec<String> = state
+                .config
+                .to_params()
+                .into_iter()
+                .zip(ours)
+                .filter(|(a, b)| a.1 != b.1)
+                .map(|(a, b)| format!("{} = {} in the checkpoint, {} now", a.0, a.1, b.1))
+                .collect();
+            if !diff.is_empty() {
+                return Err(Error::Config {
+                    field: "resume".into(),
+                    reason: format!(
+                        "the run's config differs from the checkpoint's: {}. Resume with the checkpoint's settings",
+                        diff.join("; ")
+                    ),
+                });
+            }
+        }
+        // Recreate every adapter the checkpoint had (a hook may have created more than the
+        // initial allocation), then put the checkpoint's allocation in force.
+        for a in &state.adapters {
+            if self.model.slot_rank(a.slot) != Some((a.r, a.lora_alpha)) {
+                self.model.add_slot(a.slot, a.r, a.lora_alpha)?;
+            }
+        }
+        self.model.apply_allocation(&state.allocation)?;
+        for a in &state.adapters {
+            self.model.set_enabled(a.slot, a.enabled)?;
+        }
+        let vars = self.model.adapter_vars();
+        checkpoint::restore(&ckpt_dir, &vars, &mut self.opt, &self.device)?;
+        for hook in self.hooks.iter_mut() {
+            if let Some(s) = state.hooks.get(hook.name()) {
+                hook.load_state(s.clone())?;
+            }
+        }
+        self.allocation = state.allocation.clone();
+        self.vars = self.model.trainable_vars();
+        self.st = state;
+        self.resumed_from = Some(ckpt_dir);
+        Ok(())
+    }
+
+    /// Run the training loop to the end (or to Ctrl-C / [`StopFlag::stop`]), logging through
+    /// `logger`. A non-finite loss or gradient stops the run with an error naming the step and
+    /// the learning rate; the logger's run is then ended as failed, keeping what was logged.
+    pub fn fit(&mut self, logger: &mut dyn RunLogger) -> Result<TrainResult> {
+        let started = Instant::now();
+        let progress = Progress::new(self.total_steps(), self.st.step, self.cfg.quiet);
+        match self.fit_inner(logger, started, &progress) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                progress.finish();
+                // The run's metrics so far stay in the tracker; it records why it failed.
+                let _ = logger.set_tags(&[("error".to_string(), e.to_string())]);
+                let _ = logger.flush();
+                let _ = logger.end(RunStatus::Failed);
+                Err(e)
+            }
+        }
+    }
+
+    fn params(&self) -> Vec<(String, String)> {
+        let mut p = vec![
+            ("task".to_string(), self.task.name().to_string()),
+            (
+                "allocation.method".to_string(),
+                self.allocation.method.clone(),
+            ),
+            (
+                "allocation.proxy".to_string(),
+                self.allocation
+                    .proxy
+                    .clone()
+                    .unwrap_or_else(|| "none".into()),
+            ),
+            (
+                "allocation.num_slots".to_string(),
+                self.allocation.ranks.len().to_string(),
+            ),
+            (
+                "allocation.adapter_params".to_string(),
+                self.allocation.trainable_params().to_string(),
+            ),
+            (
+                "allocation.ranks".to_string(),
+                ranks_string(&self.allocation),
+            ),
+            (
+                "trainable_params".to_string(),
+                self.model.trainable_params().to_string(),
+            ),
+            (
+                "num_train_examples".to_string(),
+                self.train.len().to_string(),
+            ),
+            (
+                "num_dev_examples".to_string(),
+                self.dev_labels.len().to_string(),
+            ),
+            (
+                "steps_per_epoch".to_string(),
+                self.steps_per_epoch().to_string(),
+            ),
+            ("total_steps".to_string(), self.total_steps().to_string()),
+        ];
+        if let Some(spec) = self.allocation.meta.get("spec") {
+            p.push(("allocation.spec".to_string(), spec.clone()));
+        }
+        p.extend(self.cfg.to_params());
+        p.extend(self.extra_params.iter().cloned());
+        p
+    }
+
+    fn fit_inner(
+        &mut self,
+        logger: &mut dyn RunLogger,
+        started: Instant,
+        progress: &Progress,
+    ) -> Result<TrainResult> {
+        let total = self.total_steps();
+        let warmup = self.cfg.warmup_steps_for(total);
+        let wall_before = self.st.wall_time_s;
+        logger.log_params(&self.params())?;
+        let mut tags = vec![
+            ("heterolora.kind".to_string(), "train".to_string()),
+            ("device".to_string(), device_name(&self.device)),
+        ];
+        if let Some(from) = &self.resumed_from {
+            tags.push(("resumed_from".to_string(), from.display().to_string()));
+            if let Some(id) = &self.st.run_id {
+                tags.push(("resumed_from_run".to_string(), id.clone()));
+            }
+        }
+        logger.set_tags(&tags)?;
+        logger.log_text(
+            &serde_json::to_string_pretty(&self.allocation)?,
+            "allocation.json",
+        )?;
+        if self.st.run_id.is_none() {
+            self.st.run_id = logger.run_id();
+        }
+        if let Some(from) = &self.resumed_from {
+            progress.println(&format!(
+                "resuming from {} at step {}/{total} (epoch {})",
+                from.display(),
+                self.st.step,
+                self.st.epoch + 1
+            ));
+        }
+
+        let mut session_examples = 0usize;
+        let mut session_train_s = 0f64;
+        let mut epoch_batches: Option<(usize, Vec<Vec<usize>>)> = None;
+        let mut interrupted = false;
+        while self.st.step < total {
+            if epoch_batches.as_ref().map(|(e, _)| *e) != Some(self.st.epoch) {
+                epoch_batches = Some((self.st.epoch, self.batcher.epoch(self.st.epoch)));
+            }
+            let batches = &epoch_batches.as_ref().expect("set above").1;
+            let lr = self
+                .cfg
+                .schedule
+                .lr_at(self.cfg.lr, self.st.step, total, warmup);
+            self.run_hooks(logger, lr)?;
+
+            let group_end = (self.st.micro_in_epoch + self.cfg.grad_accum).min(batches.len());
+            let group = &batches[self.st.micro_in_epoch..group_end];
+            let t0 = Instant::now();
+            let (loss, n_examples, grad_norm) = self.train_step(group, lr)?;
+            let dt = t0.elapsed().as_secs_f64();
+            session_train_s += dt;
+            session_examples += n_examples;
+            self.st.train_time_s += dt;
+            self.st.step += 1;
+            self.st.micro_in_epoch = group_end;
+            self.st.examples_seen += n_examples;
+            self.st.loss_since_eval.0 += loss;
+            self.st.loss_since_eval.1 += 1;
+            let step = self.st.step;
+            let eps = session_examples as f64 / session_train_s.max(1e-9);
+            progress.step(step, loss, lr, eps);
+            if step % self.cfg.log_every == 0 || step == total {
+                self.st.loss_history.push((step, loss, lr));
+                logger.log_metrics(
+                    &[
+                        ("train_loss".to_string(), loss),
+                        ("lr".to_string(), lr),
+                        ("grad_norm".to_string(), grad_norm),
+                        ("examples_per_sec".to_string(), eps),
+                    ],
+                    step as i64,
+                )?;
+            }
+
+            let epoch_end = self.st.micro_in_epoch >= batches.len() || step == total;
+            let eval_due = self.cfg.eval_every > 0 && step % self.cfg.eval_every == 0;
+            if epoch_end || eval_due {
+                self.st.wall_time_s = wall_before + started.elapsed().as_secs_f64();
+                self.evaluate_and_log(logger, progress, epoch_end)?;
+            }
+            if epoch_end && self.st.micro_in_epoch >= batches.len() {
+                self.st.epoch += 1;
+                self.st.micro_in_epoch = 0;
+            }
+            interrupted = self.stop.is_set();
+            let ckpt_due = epoch_end
+                || interrupted
+                || (self.cfg.checkpoint_every > 0 && step % self.cfg.checkpoint_every == 0);
+            if ckpt_due && step < total {
+                self.st.wall_time_s = wall_before + started.elapsed().as_secs_f64();
+                self.save_checkpoint()?;
+            }
+            if interrupted {
+                break;
+            }
+        }
+
+        self.st.wall_time_s = wall_before + started.elapsed().as_secs_f64();
+        progress.finish();
+        let status = if interrupted {
+            RunStatus::Killed
+        } else {
+            self.st.finished = true;
+            RunStatus::Finished
+        };
+        if !interrupted {
+            self.finish_artifacts(logger)?;
+            self.save_checkpoint()?;
+        }
+        let session_eps = if session_train_s > 0.0 {
+            session_examples as f64 / session_train_s
+        } else {
+            0.0
+        };
+        let result = self.result(status, session_eps);
+        logger.log_text(&serde_json::to_string_pretty(&result)?, "train_result.json")?;
+        if let (Some(best), Some(metric)) = (result.best_epoch, result.best_metric) {
+            let step = result
+                .epoch_evals()
+                .into_iter()
+                .find(|e| e.epoch == best)
+                .map_or(0, |e| e.step);
+            logger.log_metrics(
+                &[(format!("best_dev_{}", result.primary_metric), metric)],
+                step as i64,
+            )?;
+            logger.set_tags(&[("best_epoch".to_string(), best.to_string())])?;
+        }
+        if interrupted {
+            let where_ = self
+                .checkpoint_dir()
+                .map(|d| {
+                    format!(
+                        "checkpoint in {}; continue with --resume {}",
+                        d.display(),
+                        d.display()
+                    )
+                })
+                .unwrap_or_else(|| "no output directory, so no checkpoint was written".into());
+            progress.println(&format!(
+                "stopped by the user at step {}: {where_}",
+                self.st.step
+            ));
+            logger.set_tags(&[("stopped_at_step".to_string(), self.st.step.to_string())])?;
+        }
+        logger.flush()?;
+        logger.end(status)?;
+        Ok(result)
+    }
+
+    /// One optimiser step over the micro-batches `group`; returns (mean loss, examples, grad
+    /// norm before clipping).
+    fn train_step(&mut self, group: &[Vec<usize>], lr: f64) -> Result<(f64, usize, f64)> {
+        let n_micro = group.len();
+        let mut grads = Grads::new();
+        let mut loss_sum = 0f64;
+        let mut n_examples = 0usize;
+        for idx in group {
+            let batch = self.train.batch(idx, &self.device)?;
+            let logits = self.model.forward(
+                &batch.input_ids,
+                &batch.token_type_ids,
+                &batch.attention_mask,
+                Some(&mut self.st.dropout_rng),
+            )?;
+            let loss = self.model.loss(&logits, &batch.labels)?;
+            let value = loss.to_dtype(DType::F32)?.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                return Err(self.non_finite("loss", value, lr));
+            }
+            loss_sum += value;
+            n_examples += batch.size();
+            // The mean over micro-batches, as one big batch would give (up to unequal sizes).
+            let loss = if n_micro > 1 {
+                (loss / n_micro as f64)?
+            } else {
+                loss
+            };
+            let mut store = loss.backward()?;
+            for (name, var) in &self.vars {
+                if let Some(g) = store.remove(var.as_tensor()) {
+                    let g = match grads.remove(name) {
+                        Some(acc) => (acc + g)?,
+                        None => g,
+                    };
+                    grads.insert(name.clone(), g);
+                }
+            }
+        }
+        let norm = match self.cfg.clip_norm {
+            Some(max) => clip_by_global_norm(&mut grads, max)?,
+            None => super::clip::global_norm(&grads)?,
+        };
+        if !norm.is_finite() {
+            return Err(self.non_finite("gradient norm", norm, lr));
+        }
+        self.opt.step(&self.vars, &grads, lr)?;
+        Ok((loss_sum / n_micro as f64, n_examples, norm))
+    }
+
+    /// One optimiser step on the training examples `indices` (one micro-batch) at learning rate
+    /// `lr`, outside the epoch loop: the step the benchmark times. Returns the loss.
+    pub fn step_on(&mut self, indices: &[usize], lr: f64) -> Result<f64> {
+        let (loss, _, _) = self.train_step(&[indices.to_vec()], lr)?;
+        Ok(loss)
+    }
+
+    fn non_finite(&self, what: &str, value: f64, lr: f64) -> Error {
+        Error::Training {
+            step: self.st.step + 1,
+            reason: format!(
+                "{what} is {value} (epoch {}, learning rate {lr:.3e}); the run is marked failed and \
+                 everything logged before this step is kept. Lower --lr, keep gradient clipping on \
+                 (--clip-norm) or use a longer warm-up",
+                self.st.epoch + 1
+            ),
+        }
+    }
+
+    fn run_hooks(&mut self, logger: &mut dyn RunLogger, lr: f64) -> Result<()> {
+        if self.hooks.is_empty() {
+            return Ok(());
+        }
+        let mut changed: Option<Allocation> = None;
+        for hook in self.hooks.iter_mut() {
+            let mut hs = HookState {
+                step: self.st.step,
+                epoch: self.st.epoch,
+                micro_in_epoch: self.st.micro_in_epoch,
+                steps_per_epoch: self.cfg.steps_per_epoch(self.train.len()),
+                total_steps: self.cfg.total_steps(self.train.len()),
+                lr,
+                train: &self.train,
+                batcher: &self.batcher,
+                device: &self.device,
+                allocation: changed.as_ref().unwrap_or(&self.allocation),
+                logger,
+            };
+            if let Some(a) = hook.before_step(&mut self.model, &mut hs)? {
+                changed = Some(a);
+            }
+        }
+        if let Some(a) = changed {
+            logger.log_text(
+                &serde_json::to_string_pretty(&a)?,
+                &format!("allocations/step_{:06}.json", self.st.step),
+            )?;
+            self.allocation = a;
+            self.vars = self.model.trainable_vars();
+            logger.log_metrics(
+                &[(
+                    "trainable_params".to_string(),
+                    self.model.trainable_params() as f64,
+                )],
+                self.st.step as i64,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Metrics of the current model on the dev split: the task's metrics and `loss`.
+    pub fn evaluate(&self) -> Result<BTreeMap<String, f64>> {
+        let k = self.task.num_labels();
+        let n = self.dev_labels.len();
+        let mut logits_all = vec![0f32; n * k];
+        let mut loss_sum = 0f64;
+        for batch in &self.dev_batches {
+            let logits = self.model.forward(
+                &batch.input_ids,
+                &batch.token_type_ids,
+                &batch.attention_mask,
+                None,
+            )?;
+            let loss = self.model.loss(&logits, &batch.labels)?;
+            loss_sum += loss.to_dtype(DType::F32)?.to_scalar::<f32>()? as f64 * batch.size() as f64;
+            let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            for (row, &i) in rows.iter().zip(&batch.indices) {
+                logits_all[i * k..(i + 1) * k].copy_from_slice(row);
+            }
+        }
+        let m = metrics::compute_from_logits(self.task, &logits_all, &self.dev_labels)?;
+        let mut out: BTreeMap<String, f64> = m.values.clone();
+        out.insert("loss".to_string(), loss_sum / n as f64);
+        Ok(out)
+    }
+
+    fn evaluate_and_log(
+        &mut self,
+        logger: &mut dyn RunLogger,
+        progress: &Progress,
+        epoch_end: bool,
+    ) -> Result<()> {
+        let metrics = self.evaluate()?;
+        let (sum, count) = self.st.loss_since_eval;
+        let train_loss = if count > 0 {
+            sum / count as f64
+        } else {
+            f64::NAN
+        };
+        self.st.loss_since_eval = (0.0, 0);
+        let step = self.st.step;
+        let epoch = self.st.epoch + 1;
+        let mut logged: Vec<(String, f64)> = metrics
+            .iter()
+            .map(|(k, v)| (format!("dev_{k}"), *v))
+            .collect();
+        if epoch_end {
+            logged.push(("epoch".to_string(), epoch as f64));
+            logged.push(("epoch_train_loss".to_string(), train_loss));
+        }
+        logger.log_metrics(&logged, step as i64)?;
+        let primary = self.task.primary_metric();
+        let value = metrics.get(primary).copied().unwrap_or(f64::NAN);
+        let mut improved = false;
+        if epoch_end && value.is_finite() && self.st.best_metric.is_none_or(|b| value > b) {
+            self.st.best_metric = Some(value);
+            self.st.best_epoch = Some(epoch);
+            improved = true;
+        }
+        let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        progress.println(&format!(
+            "{} {epoch} step {step}: train loss {train_loss:.4}, dev {}{}",
+            if epoch_end { "epoch" } else { "(epoch" },
+            shown.join(", "),
+            if improved { "  (best so far)" } else { "" }
+        ));
+        self.st.evals.push(EvalRecord {
+            epoch,
+            step,
+            epoch_end,
+            train_loss,
+            metrics,
+            elapsed_s: self.st.wall_time_s,
+        });
+        if improved {
+            if let Some(dir) = &self.output_dir {
+                self.model.save_adapters(&dir.join("best"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint_dir(&self) -> Option<PathBuf> {
+        self.output_dir.as_ref().map(|d| d.join("checkpoint"))
+    }
+
+    /// Write a checkpoint now (into `<output>/checkpoint`); a no-op without an output directory.
+    pub fn save_checkpoint(&mut self) -> Result<()> {
+        let Some(dir) = self.checkpoint_dir() else {
+            return Ok(());
+        };
+        self.st.adapters = self
+            .model
+            .adapter_slots()
+            .into_iter()
+            .filter_map(|slot| {
+                let (r, lora_alpha) = self.model.slot_rank(slot)?;
+                Some(AdapterRecord {
+                    slot,
+                    r,
+                    lora_alpha,
+                    enabled: self.model.is_enabled(slot),
+                })
+            })
+            .collect();
+        self.st.allocation = self.allocation.clone();
+        self.st.hooks = self
+            .hooks
+            .iter()
+            .map(|h| (h.name().to_string(), h.state()))
+            .collect();
+        checkpoint::save(&dir, &self.st, &self.model.adapter_vars(), &self.opt)
+    }
+
+    fn finish_artifacts(&mut self, logger: &mut dyn RunLogger) -> Result<()> {
+        let (dir, temporary) = match &self.output_dir {
+            Some(d) => (d.join("final"), false),
+            None => (
+                std::env::temp_dir().join(format!("heterolora-final-{}", uuid::Uuid::new_v4())),
+                true,
+            ),
+        };
+        self.model.save_adapters(&dir)?;
+        log_dir(logger, &dir, "adapters")?;
+        if let Some(out) = &self.output_dir {
+            let best = out.join("best");
+            if best.is_dir() {
+                log_dir(logger, &best, "best_adapters")?;
+            }
+        }
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Ok(())
+    }
+
+    fn result(&self, status: RunStatus, session_eps: f64) -> TrainResult {
+        let eps = if self.st.train_time_s > 0.0 {
+            self.st.examples_seen as f64 / self.st.train_time_s
+        } else {
+            session_eps
+        };
+        TrainResult {
+            task: self.task.name().to_string(),
+            primary_metric: self.task.primary_metric().to_string(),
+            evals: self.st.evals.clone(),
+            best_epoch: self.st.best_epoch,
+            best_metric: self.st.best_metric,
+            loss_history: self.st.loss_history.clone(),
+            steps: self.st.step,
+            examples_seen: self.st.examples_seen,
+            wall_time_s: self.st.wall_time_s,
+            examples_per_sec: eps,
+            trainable_params: self.model.trainable_params(),
+            status,
+            run_id: self.st.run_id.clone(),
+            checkpoint_dir: self.checkpoint_dir(),
+            device: device_name(&self.device),
+        }
+    }
+}
+
+fn ranks_string(a: &Allocation) -> String {
+    let s: Vec<String> = a
+        .ranks
+        .iter()
+        .map(|(slot, r)| format!("{slot}={}", r.r))
+        .collect();
+    let s = s.join(",");
+    // MLflow caps a param value at 6000 characters.
+    if s.len() > 6000 {
+        format!("{}...", &s[..5990])
+    } else {
+        s
+    }
+}
+
+fn log_dir(logger: &mut dyn RunLogger, dir: &Path, artifact_dir: &str) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    for p in entries {
+        logger.log_artifact(&p, Some(artifact_dir))?;
+    }
+    Ok(())
+}
