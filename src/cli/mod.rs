@@ -13,6 +13,10 @@ pub mod fetch;
 pub mod info;
 pub mod runs;
 pub mod train;
+pub mod search;
+pub mod fetch;
+pub mod info;
+pub mod runs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +32,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
+    Search(search::SearchArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
@@ -42,6 +48,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Benchmarks (training step throughput and memory).
     Bench(bench::BenchArgs),
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
+    Runs(runs::RunsArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -59,5 +67,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(args) => runs::run(args),
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Search(args) => search::run(args),
+        Command::Fetch(args) => fetch::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Runs(args) => runs::run(args),
     }
 }
