@@ -1,22 +1,14 @@
 //! The `heterolora` command line. One file per subcommand; `main.rs` only calls [`run`].
 
-pub mod plot;
-
 use clap::{Parser, Subcommand};
 
-pub mod fetch;
-pub mod info;
-pub mod runs;
-pub mod search;
 pub mod bench;
 pub mod fetch;
 pub mod info;
+pub mod plot;
 pub mod runs;
-pub mod train;
 pub mod search;
-pub mod fetch;
-pub mod info;
-pub mod runs;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,8 +30,6 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
     Info(info::InfoArgs),
-    /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
-    Search(search::SearchArgs),
     /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
     Plot(plot::PlotArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
@@ -48,8 +38,6 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Benchmarks (training step throughput and memory).
     Bench(bench::BenchArgs),
-    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
-    Runs(runs::RunsArgs),
 }
 
 /// Run the command line with the process arguments.
@@ -67,9 +55,5 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(args) => runs::run(args),
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
-        Command::Search(args) => search::run(args),
-        Command::Fetch(args) => fetch::run(args),
-        Command::Info(args) => info::run(args),
-        Command::Runs(args) => runs::run(args),
     }
 }
