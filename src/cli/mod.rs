@@ -9,6 +9,8 @@ pub mod plot;
 pub mod runs;
 pub mod search;
 pub mod train;
+pub mod score;
+pub mod search;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +26,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Subcommands are added here, one variant per file of this module.
+    /// Score every candidate adapter slot with zero-cost proxies.
+    Score(score::ScoreArgs),
     /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
     Search(search::SearchArgs),
     /// Fetch and verify the model or the GLUE data.
@@ -43,6 +47,8 @@ pub enum Command {
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Score(args) => score::run(args),
+        Command::Search(args) => search::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
         Command::Search(args) => search::run(args),

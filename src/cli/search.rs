@@ -35,6 +35,12 @@ pub struct SearchArgs {
     /// Scores JSON written by `heterolora score` (needed by topk and heterogeneous).
     #[arg(long)]
     pub scores: Option<PathBuf>,
+    /// Score first with this proxy on the real model (score-then-allocate in one go) instead of
+    /// reading --scores; the scores are also written next to --out as `<stem>.scores.json`.
+    #[arg(long, conflicts_with = "scores")]
+    pub proxy: Option<String>,
+    #[command(flatten)]
+    pub scoring: crate::cli::score::ScoringOpts,
     #[arg(long, value_enum, default_value = "topk")]
     pub method: Method,
     /// Candidate slot kinds, e.g. `q,v`, `q,v,shortcuts`, `all`. Default: the kinds in the scores
@@ -169,11 +175,19 @@ fn parse_ranks(s: &str) -> Result<Vec<usize>> {
 
 /// Builds the allocation the arguments ask for (no printing, no files): the testable core.
 pub fn build(args: &SearchArgs) -> Result<Allocation> {
-    let dims = match &args.model_config {
-        Some(p) => dims_from_hf_config(p)?,
-        None => parse_dims(&args.dims)?,
+    let (dims, scores) = match &args.proxy {
+        Some(name) => {
+            let (dims, s) = score_with_proxy(args, name)?;
+            (dims, Some(s))
+        }
+        None => (
+            match &args.model_config {
+                Some(p) => dims_from_hf_config(p)?,
+                None => parse_dims(&args.dims)?,
+            },
+            args.scores.as_deref().map(Scores::load).transpose()?,
+        ),
     };
-    let scores = args.scores.as_deref().map(Scores::load).transpose()?;
     let mut space = match (&args.kinds, &scores) {
         (Some(k), _) => SearchSpace::parse_kinds(k)?,
         (None, Some(s)) => {
@@ -259,7 +273,52 @@ pub fn build(args: &SearchArgs) -> Result<Allocation> {
             .meta
             .insert("scores_file".into(), p.display().to_string());
     }
+    if let Some(p) = &args.proxy {
+        alloc.meta.insert("proxy".into(), p.clone());
+        alloc.meta.insert(
+            "scores_file".into(),
+            proxy_scores_path(args).display().to_string(),
+        );
+    }
     Ok(alloc)
+}
+
+/// Where `search --proxy` writes the scores it computed: `<out stem>.scores.json`.
+pub fn proxy_scores_path(args: &SearchArgs) -> PathBuf {
+    let stem = args
+        .out
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("allocation");
+    args.out.with_file_name(format!("{stem}.scores.json"))
+}
+
+/// `search --proxy`: loads the model and the first training batches, scores the candidate
+/// space (`--kinds`, `--layers`; q,v by default) and writes the scores beside `--out`.
+fn score_with_proxy(args: &SearchArgs, name: &str) -> Result<(ModelDims, Scores)> {
+    let mut space = match &args.kinds {
+        Some(k) => SearchSpace::parse_kinds(k)?,
+        None => SearchSpace::lora_qv(),
+    };
+    if let Some(l) = &args.layers {
+        space.layers = parse_layers(l)?;
+    }
+    let (_, mut model, sd) = crate::cli::score::load_for_scoring(&args.scoring, args.seed)?;
+    let fresh = crate::proxy::FreshAdapters {
+        r: args.scoring.fresh_r,
+        ..Default::default()
+    };
+    let mut all = crate::cli::score::score_names(name, &mut model, &sd, &space, &fresh, args.seed)?;
+    if all.len() != 1 {
+        return Err(Error::invalid(
+            "proxy",
+            name,
+            "exactly one proxy for search",
+        ));
+    }
+    let scores = all.remove(0);
+    scores.save(proxy_scores_path(args))?;
+    Ok((model.dims(), scores))
 }
 
 /// Runs `heterolora search`: builds the allocation, writes it, prints its table.
@@ -292,9 +351,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
 /// The heterogeneous objective next to that of uniform rank on the same candidates, so the user
 /// sees what the uneven ranks buy under the allocator's own gain model.
 fn objective_line(args: &SearchArgs, alloc: &Allocation) -> Result<String> {
-    let Some(path) = &args.scores else {
-        return Ok(String::new());
+    let path = match (&args.scores, &args.proxy) {
+        (Some(p), _) => p.clone(),
+        (None, Some(_)) => proxy_scores_path(args),
+        (None, None) => return Ok(String::new()),
     };
+    let path = &path;
     let scores = Scores::load(path)?;
     let h = HeterogeneousParams::new().check()?;
     // Compare with the uniform rank the budget was named after (r = 2 by default).

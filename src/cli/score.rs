@@ -1,0 +1,202 @@
+//! `heterolora score`: score every candidate slot with one or more zero-cost proxies.
+//!
+//! ```text
+//! heterolora score --task mrpc --proxy grad-norm --space q,v --out scores.json
+//! heterolora score --task mrpc --proxy grad-norm,snip,w0-grad-spectrum --space q,v,shortcuts --batches 32
+//! ```
+//!
+//! Several proxies share one gradient pass; with more than one, each is written to
+//! `<out stem>.<proxy>.json`. The run is logged to the tracker (experiment = the task) with the
+//! scores as metrics `<proxy>.<slot>` and as JSON artifacts, unless `--no-track`.
+
+use crate::adapters::{SearchSpace, SlotId};
+use crate::data::{self, Split, Task, Tokenizer};
+use crate::model::SequenceClassifier;
+use crate::proxy::{self, FreshAdapters, Proxy, Scores, ScoringData};
+use crate::rng::Rng;
+use crate::tracking::{RunStatus, Tracker};
+use crate::{Error, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where the model and data come from and which batches are scored (shared with `search --proxy`).
+#[derive(Debug, Clone, Args)]
+pub struct ScoringOpts {
+    /// GLUE task whose training split is scored on.
+    #[arg(long, default_value = "mrpc")]
+    pub task: String,
+    /// N: how many batches from the start of the training split (unshuffled).
+    #[arg(long, default_value_t = 32)]
+    pub batches: usize,
+    /// Examples per scoring batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Longest tokenised input.
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// Rank of the fresh adapters scored on slots (PEFT init, B = 0).
+    #[arg(long, default_value_t = 8)]
+    pub fresh_r: usize,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Model folder (config.json, model.safetensors, tokenizer.json). Default: datasets/models/all-MiniLM-L6-v2 or $HETEROLORA_MODEL_DIR.
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// GLUE folder. Default: datasets/glue or $HETEROLORA_GLUE_DIR.
+    #[arg(long)]
+    pub glue_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Proxy name(s), comma-separated: constant, grad-norm, snip, snip-w0, synflow, synflow-sum,
+    /// fisher, jacob-cov, alpha-test, w0-grad-norm, w0-grad-spectrum.
+    #[arg(long, default_value = "grad-norm")]
+    pub proxy: String,
+    /// Candidate slot kinds, e.g. q,v or q,v,shortcuts or all.
+    #[arg(long, visible_alias = "kinds", default_value = "q,v")]
+    pub space: String,
+    /// Seed of the model's head and adapter initialisation and of the proxies' randomness.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub scoring: ScoringOpts,
+    /// Where to write the scores JSON.
+    #[arg(long, short, default_value = "scores.json")]
+    pub out: PathBuf,
+    /// Tracker database or sqlite:/// URI (default tracking/mlflow.db or $MLFLOW_TRACKING_URI).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Do not log a tracked run.
+    #[arg(long)]
+    pub no_track: bool,
+}
+
+/// The model (with the task's head) and the scoring batches the options ask for.
+pub fn load_for_scoring(
+    opts: &ScoringOpts,
+    seed: u64,
+) -> Result<(Task, SequenceClassifier, ScoringData)> {
+    let task: Task = opts.task.parse()?;
+    let device = crate::device::parse_device(&opts.device)?;
+    let model_dir = crate::assets::resolve_model_dir(opts.model_dir.as_deref(), "all-MiniLM-L6-v2");
+    let glue_dir = crate::assets::resolve_glue_dir(opts.glue_dir.as_deref());
+    let train = data::load_split(&glue_dir, task, Split::Train)?;
+    let tok = Tokenizer::from_model_dir(&model_dir, opts.max_len)?;
+    let enc = tok.encode_dataset(&train)?;
+    let sd = ScoringData::from_dataset(&enc, opts.batch_size, opts.batches, &device)?;
+    let model = SequenceClassifier::from_pretrained(
+        &model_dir,
+        task.num_labels(),
+        candle_core::DType::F32,
+        &device,
+        seed,
+    )?;
+    Ok((task, model, sd))
+}
+
+/// Scores `space` with every proxy of the comma-separated `names` (one shared gradient pass).
+pub fn score_names(
+    names: &str,
+    model: &mut SequenceClassifier,
+    data: &ScoringData,
+    space: &SearchSpace,
+    fresh: &FreshAdapters,
+    seed: u64,
+) -> Result<Vec<Scores>> {
+    let proxies: Vec<Box<dyn Proxy>> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(proxy::by_name)
+        .collect::<Result<_>>()?;
+    if proxies.is_empty() {
+        return Err(Error::invalid("proxy", names, "at least one proxy name"));
+    }
+    let slots: Vec<SlotId> = space.slots(model.dims().num_layers);
+    let refs: Vec<&dyn Proxy> = proxies.iter().map(|p| p.as_ref()).collect();
+    let mut rng = Rng::derive(seed, "proxy");
+    proxy::score_all(&refs, model, &data.batches, &slots, fresh, &mut rng)
+}
+
+/// `scores.json` for one proxy, `scores.<proxy>.json` for each of several.
+pub fn out_path(out: &Path, proxy: &str, many: bool) -> PathBuf {
+    if !many {
+        return out.to_path_buf();
+    }
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("scores");
+    let ext = out.extension().and_then(|s| s.to_str()).unwrap_or("json");
+    out.with_file_name(format!("{stem}.{proxy}.{ext}"))
+}
+
+pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    let space = SearchSpace::parse_kinds(&args.space)?;
+    let (task, mut model, sd) = load_for_scoring(&args.scoring, args.seed)?;
+    let fresh = FreshAdapters {
+        r: args.scoring.fresh_r,
+        ..FreshAdapters::default()
+    };
+    let mut run = if args.no_track {
+        None
+    } else {
+        let tracker = Tracker::open_or_default(args.tracking_uri.as_deref())?;
+        let mut r = tracker.start_run(task.name(), &format!("score-{}", args.proxy))?;
+        r.log_params(&[
+            ("command", "score".to_string()),
+            ("task", task.name().to_string()),
+            ("proxy", args.proxy.clone()),
+            ("space", args.space.clone()),
+            ("num_batches", sd.len().to_string()),
+            ("batch_size", args.scoring.batch_size.to_string()),
+            ("max_len", args.scoring.max_len.to_string()),
+            ("fresh_r", fresh.r.to_string()),
+            ("seed", args.seed.to_string()),
+        ])?;
+        Some(r)
+    };
+    let result = score_names(&args.proxy, &mut model, &sd, &space, &fresh, args.seed);
+    let all = match result {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(r) = run.as_mut() {
+                r.end(RunStatus::Failed)?;
+            }
+            return Err(e.into());
+        }
+    };
+    let many = all.len() > 1;
+    let mut report = String::new();
+    for s in &all {
+        let path = out_path(&args.out, &s.proxy, many);
+        s.save(&path)?;
+        report.push_str(&format!(
+            "{} on {} batches of {} ({:.2} s)\n{s}\nwrote {}\n\n",
+            s.proxy,
+            s.num_batches,
+            task.name(),
+            s.seconds,
+            path.display()
+        ));
+        if let Some(r) = run.as_mut() {
+            let mut metrics: Vec<(String, f64)> = s
+                .values
+                .iter()
+                .map(|(slot, v)| (format!("{}.{slot}", s.proxy), *v))
+                .collect();
+            metrics.push((format!("{}.seconds", s.proxy), s.seconds));
+            r.log_metrics(&metrics, 0)?;
+            r.log_json(s, &format!("scores.{}.json", s.proxy))?;
+        }
+    }
+    if let Some(mut r) = run {
+        report.push_str(&format!("tracked run {}\n", r.run_id()));
+        r.end(RunStatus::Finished)?;
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(report.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}

@@ -1,0 +1,35 @@
+//! `constant`: every slot scores 1. The allocators break ties at random (seeded), so top-k on
+//! these scores is the "random allocation" baseline. Costs nothing.
+
+use super::{engine::check_inputs, Proxy, Scores};
+use crate::adapters::SlotId;
+use crate::data::Batch;
+use crate::model::SequenceClassifier;
+use crate::rng::Rng;
+use crate::Result;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Constant;
+
+impl Proxy for Constant {
+    fn name(&self) -> String {
+        "constant".into()
+    }
+
+    fn score(
+        &self,
+        model: &mut SequenceClassifier,
+        batches: &[Batch],
+        slots: &[SlotId],
+        _rng: &mut Rng,
+    ) -> Result<Scores> {
+        check_inputs(model, batches, slots)?;
+        Ok(Scores {
+            proxy: self.name(),
+            values: slots.iter().map(|s| (*s, 1.0)).collect(),
+            rank_gains: None,
+            num_batches: 0,
+            seconds: 0.0,
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! Dynamic re-allocation inside training (HeteroLoRA's dynamic variant).
+//!
+//! At every point of a [`DynamicSchedule`] (reference: every 0.2 epoch and at each epoch start):
+//! switch every candidate slot on (creating a missing adapter at the top-k rank, so that what is
+//! scored is what will be trained), rescore on the current weights with a proxy (grad-norm by
+//! default) on the first N training batches, keep the top k on ([`crate::search::dynamic::select_top_k`]).
+//! Disabled slots keep their weights. Every re-allocation's scores and enabled set are recorded
+//! in a [`ReallocationLog`] and, through a [`RunLogger`], as metrics (`realloc.score.<slot>`,
+//! `realloc.enabled.<slot>`, `realloc.churn`) at the training step and as the JSON artifact
+//! `reallocations.json`.
+
+use super::{by_name, Proxy, ScoringData};
+use crate::adapters::{SearchSpace, SlotId};
+use crate::data::Batch;
+use crate::model::SequenceClassifier;
+use crate::proxy::Scores;
+use crate::rng::Rng;
+use crate::search::dynamic::select_top_k;
+use crate::search::{
+    Allocation, DynamicSchedule, ReallocationLog, ReallocationRecord, TopK, TopKParams,
+};
+use crate::tracking::RunLogger;
+use crate::{Error, Result};
+
+/// The re-allocation state of one training run.
+pub struct DynamicReallocator {
+    pub schedule: DynamicSchedule,
+    pub topk: TopK,
+    pub space: SearchSpace,
+    pub proxy: Box<dyn Proxy>,
+    /// N: scoring batches taken from the start of the training split.
+    pub num_batches: usize,
+    /// Examples per scoring batch; `None`: the training batch size.
+    pub batch_size: Option<usize>,
+    pub log: ReallocationLog,
+    /// Tie-breaks and proxy randomness.
+    pub rng: Rng,
+    batches: Option<Vec<Batch>>,
+}
+
+impl DynamicReallocator {
+    /// The reference setup: grad-norm, 32 batches, `schedule`, `topk` over `space`.
+    pub fn new(
+        schedule: DynamicSchedule,
+        topk: TopK,
+        space: SearchSpace,
+        seed: u64,
+    ) -> Result<Self> {
+        schedule.check()?;
+        Ok(DynamicReallocator {
+            schedule,
+            topk,
+            space,
+            proxy: by_name("grad-norm")?,
+            num_batches: 32,
+            batch_size: None,
+            log: ReallocationLog::new(),
+            rng: Rng::derive(seed, "proxy.dynamic"),
+            batches: None,
+        })
+    }
+
+    pub fn with_proxy(mut self, proxy: Box<dyn Proxy>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    pub fn with_num_batches(mut self, n: usize) -> Self {
+        self.num_batches = n;
+        self.batches = None;
+        self
+    }
+
+    /// Uses these scoring batches instead of taking them from the training split.
+    pub fn with_batches(mut self, batches: Vec<Batch>) -> Self {
+        self.batches = Some(batches);
+        self
+    }
+
+    /// The scoring batches, built from `data` the first time.
+    pub fn scoring_batches(
+        &mut self,
+        data: impl FnOnce(usize, usize) -> Result<ScoringData>,
+        train_batch_size: usize,
+    ) -> Result<&[Batch]> {
+        if self.batches.is_none() {
+            let bs = self.batch_size.unwrap_or(train_batch_size);
+            self.batches = Some(data(bs, self.num_batches)?.batches);
+        }
+        Ok(self.batches.as_deref().unwrap_or(&[]))
+    }
+
+    /// Every candidate slot on, at the top-k rank and alpha (a p = 1 top-k allocation).
+    pub fn all_on(&self, model: &SequenceClassifier) -> Result<Allocation> {
+        let dims = model.dims();
+        let slots = self.space.slots(dims.num_layers);
+        let ones = Scores {
+            proxy: "constant".into(),
+            values: slots.iter().map(|s| (*s, 1.0)).collect(),
+            rank_gains: None,
+            num_batches: 0,
+            seconds: 0.0,
+        };
+        let params = TopKParams {
+            p: 1.0,
+            ..self.topk.params().clone()
+        };
+        params.check()?.allocate(&self.space, &dims, &ones)
+    }
+
+    /// Whether a re-allocation is due before step `step`.
+    pub fn due(&self, step: usize, steps_per_epoch: usize) -> bool {
+        self.schedule.due(step, steps_per_epoch)
+    }
+
+    /// One re-allocation on the current weights: all candidates on, rescore, keep the top k.
+    /// `model` ends with exactly the top-k candidates enabled (other adapters outside the space
+    /// are left as they were). Logs to `logger` when given.
+    pub fn reallocate(
+        &mut self,
+        model: &mut SequenceClassifier,
+        step: usize,
+        steps_per_epoch: usize,
+        logger: Option<&mut dyn RunLogger>,
+    ) -> Result<Allocation> {
+        let batches = self.batches.take().ok_or_else(|| {
+            Error::Other("dynamic re-allocation has no scoring batches yet".into())
+        })?;
+        let res = self.reallocate_on(model, &batches, step, steps_per_epoch, logger);
+        self.batches = Some(batches);
+        res
+    }
+
+    fn reallocate_on(
+        &mut self,
+        model: &mut SequenceClassifier,
+        batches: &[Batch],
+        step: usize,
+        steps_per_epoch: usize,
+        logger: Option<&mut dyn RunLogger>,
+    ) -> Result<Allocation> {
+        let dims = model.dims();
+        let all = self.all_on(model)?;
+        for (slot, sr) in &all.ranks {
+            match model.slot_rank(*slot) {
+                Some((r, _)) if r == sr.r => model.set_enabled(*slot, true)?,
+                _ => model.add_slot(*slot, sr.r, sr.lora_alpha)?,
+            }
+        }
+        let slots: Vec<SlotId> = all.ranks.keys().copied().collect();
+        let scores = self.proxy.score(model, batches, &slots, &mut self.rng)?;
+        let alloc = select_top_k(&self.topk, &self.space, &dims, &scores, &mut self.rng)?;
+        for &slot in &slots {
+            model.set_enabled(slot, alloc.is_enabled(&slot))?;
+        }
+        let record = ReallocationRecord::new(step, steps_per_epoch, scores, &alloc);
+        self.log.push(record);
+        if let Some(logger) = logger {
+            self.log_last(logger, step)?;
+        }
+        Ok(alloc)
+    }
+
+    /// Logs the last re-allocation: per-slot scores and on/off as metrics at `step`, the churn,
+    /// and the whole log as `reallocations.json`.
+    pub fn log_last(&self, logger: &mut dyn RunLogger, step: usize) -> Result<()> {
+        let Some(rec) = self.log.records.last() else {
+            return Ok(());
+        };
+        let mut metrics = Vec::new();
+        for (slot, v) in &rec.scores.values {
+            metrics.push((format!("realloc.score.{slot}"), *v));
+            let on = rec.enabled.contains(slot) as u8 as f64;
+            metrics.push((format!("realloc.enabled.{slot}"), on));
+        }
+        let churn = self.log.churn().last().copied().unwrap_or(0);
+        metrics.push(("realloc.churn".into(), churn as f64));
+        metrics.push(("realloc.seconds".into(), rec.scores.seconds));
+        logger.log_metrics(&metrics, step as i64)?;
+        logger.log_text(&self.log.to_json()?, "reallocations.json")?;
+        Ok(())
+    }
+}

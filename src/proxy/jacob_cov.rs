@@ -1,0 +1,48 @@
+//! jacob_cov (Mellor et al. 2021), adapted per slot.
+//!
+//! The original scores a whole network: J_n = d(sum of outputs)/d(input_n) for each example n of
+//! a batch, C = the correlation matrix of the J_n, score = -sum_i (ln(l_i + k) + 1/(l_i + k)) over
+//! C's eigenvalues, k = 1e-5 (higher = the network tells inputs apart better). A slot has no
+//! network of its own, so here the slot's output z plays the input: J_n = d(sum of logits_n)/dz_n
+//! `[s, d_out]` flattened, i.e. jacob_cov of the sub-network downstream of the slot, as seen
+//! through the activations at the slot. One extra backward per batch serves every slot; the score
+//! is the mean over the scoring batches. It does not involve A or B, so it is not blind at B = 0.
+
+use super::{score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scores};
+use crate::adapters::SlotId;
+use crate::data::Batch;
+use crate::model::SequenceClassifier;
+use crate::rng::Rng;
+use crate::Result;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JacobCov {
+    pub fresh: FreshAdapters,
+}
+
+impl Proxy for JacobCov {
+    fn name(&self) -> String {
+        "jacob-cov".into()
+    }
+
+    fn score(
+        &self,
+        model: &mut SequenceClassifier,
+        batches: &[Batch],
+        slots: &[SlotId],
+        rng: &mut Rng,
+    ) -> Result<Scores> {
+        score_by_gradients(self, &self.fresh, model, batches, slots, rng)
+    }
+
+    fn gradient_needs(&self) -> Option<Needs> {
+        Some(Needs {
+            jacobian: true,
+            ..Needs::default()
+        })
+    }
+
+    fn from_gradients(&self, stats: &GradientStats, _rng: &mut Rng) -> Result<Scores> {
+        scores_from(self.name(), stats, |g| Ok(g.jacob_cov))
+    }
+}
