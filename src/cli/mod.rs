@@ -8,9 +8,8 @@ pub mod info;
 pub mod plot;
 pub mod runs;
 pub mod search;
-pub mod train;
 pub mod score;
-pub mod search;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,7 +50,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => search::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
-        Command::Search(args) => search::run(args),
         Command::Plot(args) => {
             for path in plot::run(args)? {
                 println!("wrote {}", path.display());
