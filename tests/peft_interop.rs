@@ -178,10 +178,16 @@ fn export_heterogeneous_adapter_for_the_peft_check() {
     }
     // A head with logits of order 1 makes the comparison tight in relative terms.
     let (w, b) = model.head();
-    w.set(&rng.uniform_tensor(w.shape(), -0.2, 0.2, &Device::Cpu).unwrap())
-        .unwrap();
-    b.set(&rng.uniform_tensor(b.shape(), -0.2, 0.2, &Device::Cpu).unwrap())
-        .unwrap();
+    w.set(
+        &rng.uniform_tensor(w.shape(), -0.2, 0.2, &Device::Cpu)
+            .unwrap(),
+    )
+    .unwrap();
+    b.set(
+        &rng.uniform_tensor(b.shape(), -0.2, 0.2, &Device::Cpu)
+            .unwrap(),
+    )
+    .unwrap();
     model
         .set_enabled(SlotId::new(1, SlotKind::AttnOutput), false)
         .unwrap();

@@ -7,8 +7,8 @@ pub mod fetch;
 pub mod info;
 pub mod plot;
 pub mod runs;
-pub mod search;
 pub mod score;
+pub mod search;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -33,7 +33,8 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
     Info(info::InfoArgs),
-    /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
+    /// Draw charts as SVG and PNG: allocation and score heat maps from JSON files; budget plots,
+    /// training curves and re-allocation timelines from the tracker.
     Plot(plot::PlotArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
     Runs(runs::RunsArgs),
