@@ -386,4 +386,94 @@ mod tests {
         let err = run(args).unwrap_err().to_string();
         assert!(err.contains("alloc.json:2:"), "{err}");
     }
+
+    #[test]
+    fn plot_budget_and_curves_from_the_tracker() {
+        use crate::tracking::{RunStatus, Tracker};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mlflow.db");
+        let t = Tracker::open_path(&db).unwrap();
+        for (name, method, params, acc) in [
+            ("u2", "uniform", 18432, 0.70),
+            ("k8", "topk", 18432, 0.72),
+            ("u4", "uniform", 36864, 0.71),
+        ] {
+            let mut r = t.start_run("exp", name).unwrap();
+            r.set_tag("heterolora.kind", "train").unwrap();
+            r.log_params(&[
+                ("allocation.method", method.to_string()),
+                ("allocation.adapter_params", params.to_string()),
+            ])
+            .unwrap();
+            for s in 1..4 {
+                r.log_metric("train_loss", 1.0 / s as f64, s).unwrap();
+            }
+            r.log_metric("best_dev_accuracy", acc, 3).unwrap();
+            r.end(RunStatus::Finished).unwrap();
+        }
+        let out = dir.path().join("out");
+        let parse = |args: &[&str]| {
+            let mut v = vec!["heterolora", "plot"];
+            v.extend_from_slice(args);
+            match Cli::try_parse_from(v).unwrap().command {
+                crate::cli::Command::Plot(a) => a,
+                _ => panic!("not plot"),
+            }
+        };
+        let (db_s, out_s) = (db.to_str().unwrap(), out.to_str().unwrap());
+        let w = run(parse(&[
+            "budget",
+            "--experiment",
+            "exp",
+            "--tracking-uri",
+            db_s,
+            "--out",
+            out_s,
+        ]))
+        .unwrap();
+        assert_eq!(w, [out.join("budget.svg"), out.join("budget.png")]);
+        let svg = std::fs::read_to_string(&w[0]).unwrap();
+        assert!(svg.contains("uniform") && svg.contains("topk"));
+        let w = run(parse(&[
+            "curves",
+            "--experiment",
+            "exp",
+            "--tracking-uri",
+            db_s,
+            "--out",
+            out_s,
+            "--format",
+            "svg",
+            "--metrics",
+            "train_loss",
+        ]))
+        .unwrap();
+        let svg = std::fs::read_to_string(&w[0]).unwrap();
+        assert!(svg.contains("u2") && svg.contains("k8") && svg.contains("train_loss"));
+        // No finished run with the metric: an error naming the column.
+        let e = run(parse(&[
+            "budget",
+            "--experiment",
+            "exp",
+            "--tracking-uri",
+            db_s,
+            "--metric",
+            "dev_f1",
+            "--out",
+            out_s,
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("metrics.dev_f1"), "{e}");
+        let e = run(parse(&[
+            "timeline",
+            "--run",
+            "abcd",
+            "--tracking-uri",
+            db_s,
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("abcd"), "{e}");
+    }
 }

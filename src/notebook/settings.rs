@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// | `fresh_r` | 8 | 8 | rank of the fresh adapters proxies score |
 /// | `seed` | 0 | 0 | model head, adapters, data order, proxy tie-breaks |
 /// | `device` | `cpu` | `auto` | `auto`, `cpu`, `cuda`, `cuda:N` |
+/// | `tracking` | default store | default store | tracker path or `sqlite:///` URI |
 ///
 /// The quick setting makes every notebook cell run in seconds to a few minutes on a laptop CPU;
 /// its accuracies say that the pipeline works, not how the methods compare (for that, use
@@ -34,6 +35,8 @@ pub struct Settings {
     pub fresh_r: usize,
     pub seed: u64,
     pub device: String,
+    /// Tracker store; `None`: `tracking/mlflow.db` of the project (or `$MLFLOW_TRACKING_URI`).
+    pub tracking: Option<String>,
 }
 
 impl Default for Settings {
@@ -56,6 +59,7 @@ impl Settings {
             fresh_r: 8,
             seed: 0,
             device: "cpu".into(),
+            tracking: None,
         }
     }
 
@@ -72,6 +76,7 @@ impl Settings {
             fresh_r: 8,
             seed: 0,
             device: "auto".into(),
+            tracking: None,
         }
     }
 
@@ -81,6 +86,11 @@ impl Settings {
     }
     pub fn device(mut self, device: impl Into<String>) -> Self {
         self.device = device.into();
+        self
+    }
+    /// Log to this store (a path or `sqlite:///` URI) instead of the default one.
+    pub fn tracking(mut self, path_or_uri: impl Into<String>) -> Self {
+        self.tracking = Some(path_or_uri.into());
         self
     }
     pub fn train_limit(mut self, n: Option<usize>) -> Self {

@@ -65,7 +65,8 @@ impl Workspace {
     /// head, and the scoring batches of its training split (from `datasets/glue/`,
     /// `$HETEROLORA_GLUE_DIR`). A missing asset is an error that names the `heterolora fetch`
     /// command to run. The tracker is the default store (`tracking/mlflow.db` below the working
-    /// directory, or `$MLFLOW_TRACKING_URI`), the experiment the task's name.
+    /// directory, or `$MLFLOW_TRACKING_URI`) unless [`Settings::tracking`] names one; the
+    /// experiment is the task's name.
     pub fn open(task: Task, settings: Settings) -> Result<Workspace> {
         let model_dir = assets::resolve_model_dir(None, DEFAULT_MODEL_NAME);
         let glue_dir = assets::resolve_glue_dir(None);
@@ -114,7 +115,8 @@ impl Workspace {
             &device,
             settings.seed,
         )?;
-        let tracker = Tracker::open_default()?;
+        // Opening creates the store, so the default one is opened only when none is named.
+        let tracker = Tracker::open_or_default(settings.tracking.as_deref())?;
         Ok(Workspace {
             task,
             experiment: task.name().to_string(),
