@@ -219,11 +219,12 @@ ws
     md("""
 ## Train with a progress display
 
-Two epochs, with a dev evaluation every 10 optimiser steps as well as at each epoch's end.
-The progress lines (step, loss, learning rate, throughput) are printed as the run goes.
+Two epochs with a dev evaluation at each epoch's end (`.eval_every(n)` adds one every n
+optimiser steps). The progress lines (step, loss, learning rate, throughput) are printed as the
+run goes.
 """),
     code("""
-let cfg = ws.train_config().epochs(2).eval_every(10);
+let cfg = ws.train_config().epochs(2);
 let top_run = ws.train("topk-grad-norm-r8", &top, cfg.clone())?;
 top_run
 """),
