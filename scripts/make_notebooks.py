@@ -278,7 +278,7 @@ set
 let cfg = ws.train_config();
 let grad = set.get("grad-norm")?;
 let spectrum = set.get("w0-grad-spectrum")?;
-let ranks = [0, 1, 2, 4, 8, 16];
+let ranks: [usize; 6] = [0, 1, 2, 4, 8, 16];
 let trials = vec![
     SweepTrial::new("uniform-r1", "uniform", ws.uniform(&space, 1)?, cfg.clone()),
     SweepTrial::new("uniform-r4", "uniform", ws.uniform(&space, 4)?, cfg.clone()),
