@@ -4,8 +4,11 @@
 //! ```text
 //! cargo bench --bench tracking --profile dev            # dev profile: dependencies at opt-level 3
 //! HL_BENCH_RUNS=2000 cargo bench --bench tracking --profile dev
+//! HL_BENCH_DB=/tmp/bench.db cargo bench --bench tracking --profile dev   # keep the store
 //! ```
-//! Timings are printed, never asserted.
+//! CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo bench --bench tracking --profile dev   # our crate optimised too
+//! Timings are printed, never asserted. Run creation is bound by SQLite's page writes (4 short
+//! transactions per run); numbers on a loaded machine vary by 3x.
 
 use heterolora::tracking::{FlushPolicy, RunStatus, Tracker};
 use std::time::Instant;
@@ -22,7 +25,11 @@ fn main() -> heterolora::Result<()> {
     let n_metrics = env_usize("HL_BENCH_METRICS", 20);
     let steps = env_usize("HL_BENCH_STEPS", 100_000);
     let dir = tempfile::tempdir().map_err(|e| heterolora::Error::io("tempdir", e))?;
-    let t = Tracker::open_path(&dir.path().join("bench.db"))?;
+    // HL_BENCH_DB=<path> keeps the store (for looking at query plans); it must not exist yet.
+    let db = std::env::var("HL_BENCH_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("bench.db"));
+    let t = Tracker::open_path(&db)?;
 
     // 1. One training run logging every step (batched, default policy).
     let mut run = t.start_run("bench", "train")?;

@@ -27,7 +27,7 @@ fn expected_path(db: &Path) -> PathBuf {
     db.with_file_name("expected.json")
 }
 
-fn write(db: &Path) -> Res<()> {
+pub fn write(db: &Path) -> Res<()> {
     if db.exists() {
         std::fs::remove_file(db)?;
     }
@@ -102,7 +102,7 @@ fn write(db: &Path) -> Res<()> {
     Ok(())
 }
 
-fn recheck(db: &Path) -> Res<()> {
+pub fn recheck(db: &Path) -> Res<()> {
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(expected_path(db))?)?;
     let tracker = Tracker::open_path(db)?;
     let schema = tracker.schema().clone();

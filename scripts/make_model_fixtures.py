@@ -32,6 +32,8 @@ The other direction (an adapter saved by our Rust code, loaded in PEFT) is check
 
 which loads our adapter directory with PeftModel.from_pretrained onto the same base model and
 compares PEFT's logits with the ones our model wrote (max abs difference must be below 1e-4).
+Likewise `--check-merged target/merged-export` loads the merged checkpoint that
+`SequenceClassifier::save_merged` wrote (same test file) with plain transformers.
 """
 
 import argparse
@@ -155,12 +157,30 @@ def check_ours(model_dir, export_dir):
     return 0
 
 
+def check_merged(export_dir):
+    with open(os.path.join(export_dir, "heterolora_logits.json")) as f:
+        ours = json.load(f)
+    model = BertForSequenceClassification.from_pretrained(export_dir, attn_implementation="eager").eval()
+    with torch.no_grad():
+        logits = model(
+            input_ids=torch.tensor(ours["input_ids"]),
+            token_type_ids=torch.tensor(ours["token_type_ids"]),
+            attention_mask=torch.tensor(ours["attention_mask"]),
+        ).logits
+    diff = (logits - torch.tensor(ours["logits"])).abs().max().item()
+    print(f"transformers logits of the merged checkpoint vs ours: max abs diff {diff:.3e}")
+    return 0 if diff <= 1e-4 else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", default=os.environ.get("HETEROLORA_MODEL_DIR", "datasets/models/all-MiniLM-L6-v2"))
     ap.add_argument("--glue-dir", default=os.environ.get("HETEROLORA_GLUE_DIR", "datasets/glue"))
     ap.add_argument("--check-ours", metavar="DIR", help="load an adapter saved by heterolora in PEFT and compare logits")
+    ap.add_argument("--check-merged", metavar="DIR", help="load a merged checkpoint saved by heterolora in transformers and compare logits")
     args = ap.parse_args()
+    if args.check_merged:
+        sys.exit(check_merged(args.check_merged))
     if args.check_ours:
         sys.exit(check_ours(args.model_dir, args.check_ours))
 

@@ -81,11 +81,36 @@ fn peft_rank_and_alpha_patterns_are_honoured() {
     );
 }
 
+/// Also writes `target/merged-export/` (a merged BertForSequenceClassification checkpoint and
+/// our logits) for `scripts/make_model_fixtures.py --check-merged target/merged-export`.
 #[test]
 fn merged_real_model_equals_unmerged() {
     let model = check_peft_fixture("peft_qv_r8");
-    let d = max_abs_diff(&logits_of(&model), &logits_of(&model.merged().unwrap()));
+    let want = logits_of(&model);
+    let d = max_abs_diff(&want, &logits_of(&model.merged().unwrap()));
     assert!(d < 1e-5, "{d}");
+    let dir = root().join("target/merged-export");
+    let _ = std::fs::remove_dir_all(&dir);
+    model.save_merged(&dir).unwrap();
+    let back = SequenceClassifier::from_pretrained(&dir, 2, DType::F32, &Device::Cpu, 9).unwrap();
+    let d = max_abs_diff(&want, &logits_of(&back));
+    assert!(d < 1e-5, "reloaded merged checkpoint differs by {d}");
+    write_logits(&dir, &want);
+}
+
+fn write_logits(dir: &std::path::Path, logits: &Tensor) {
+    let (ids, tt, mask) = mrpc_inputs();
+    let out = serde_json::json!({
+        "input_ids": ids.to_vec2::<u32>().unwrap(),
+        "token_type_ids": tt.to_vec2::<u32>().unwrap(),
+        "attention_mask": mask.to_vec2::<u32>().unwrap(),
+        "logits": logits.to_vec2::<f32>().unwrap(),
+    });
+    std::fs::write(
+        dir.join("heterolora_logits.json"),
+        serde_json::to_string(&out).unwrap(),
+    )
+    .unwrap();
 }
 
 fn json(path: &std::path::Path) -> serde_json::Value {
@@ -217,18 +242,7 @@ fn export_heterogeneous_adapter_for_the_peft_check() {
     assert_eq!(back.enabled_slots(), model.enabled_slots());
     assert!(max_abs_diff(&want, &logits_of(&back)) < 1e-6);
 
-    let (ids, tt, mask) = mrpc_inputs();
-    let out = serde_json::json!({
-        "input_ids": ids.to_vec2::<u32>().unwrap(),
-        "token_type_ids": tt.to_vec2::<u32>().unwrap(),
-        "attention_mask": mask.to_vec2::<u32>().unwrap(),
-        "logits": want.to_vec2::<f32>().unwrap(),
-    });
-    std::fs::write(
-        dir.join("heterolora_logits.json"),
-        serde_json::to_string(&out).unwrap(),
-    )
-    .unwrap();
+    write_logits(&dir, &want);
     eprintln!(
         "wrote {}: check it in PEFT with `python scripts/make_model_fixtures.py --check-ours {}`",
         dir.display(),

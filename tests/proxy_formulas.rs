@@ -7,8 +7,8 @@ use heterolora::adapters::{SearchSpace, SlotId, SlotKind};
 use heterolora::data::Batch;
 use heterolora::model::{BertConfig, SequenceClassifier};
 use heterolora::proxy::{
-    self, engine::jacob_cov_score, linalg, AlphaTest, FreshAdapters, Needs, Proxy, SynFlow,
-    SynFlowTarget,
+    self, engine::jacob_cov_score, linalg, AlphaMetric, AlphaTest, FreshAdapters, Needs, Proxy,
+    SynFlow, SynFlowTarget,
 };
 use heterolora::rng::Rng;
 
@@ -101,7 +101,7 @@ fn set_random(v: &Var, rng: &mut Rng, scale: f32) {
 }
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
-    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-12)
+    (a - b).abs() <= rel * a.abs().max(b.abs()) + 1e-13
 }
 
 /// Slots of several kinds, LoRA and shortcuts, including a zero shortcut.
@@ -214,7 +214,7 @@ fn w0_gradient_matches_directional_finite_differences_and_its_spectrum() {
                 )
                 .unwrap()
             };
-            let h = 1e-5;
+            let h = 1e-4;
             b.set(&bt(h)).unwrap();
             let lp = loss_sum(&m, &bs);
             b.set(&bt(-h)).unwrap();
@@ -436,7 +436,10 @@ fn synflow_matches_finite_differences_on_the_absolute_model() {
                 "{target:?} {slot}: {} vs FD {want}",
                 got.values[&slot]
             );
-            assert!(want > 0.0, "{target:?} {slot}");
+            // With all-ones input every token is the same, so attention is uniform whatever the
+            // queries and keys: SynFlow cannot see query/key slots in BERT at all.
+            let qk = matches!(slot.kind, SlotKind::Query | SlotKind::Key);
+            assert_eq!(want.abs() < 1e-9, qk, "{target:?} {slot}: {want}");
         }
     }
 }
@@ -505,32 +508,67 @@ fn jacob_cov_follows_its_formula() {
 #[test]
 fn alpha_test_finds_the_smallest_passing_scale() {
     let mut m = trained_model();
-    // Make one slot matter: a large B on the classifier-side value projection.
+    // Make one slot matter: a few gradient steps on its factors alone, so that removing it
+    // costs loss.
     let key = SlotId::new(1, SlotKind::Value);
-    let (_, b) = m.lora_factors(key).unwrap();
-    set_random(&b, &mut Rng::new(3), 40.0);
+    let (a, b) = m.lora_factors(key).unwrap();
+    let train = batches();
+    let before = loss_sum(&m, &train);
+    for _ in 0..30 {
+        let mut total: Option<Tensor> = None;
+        for bt in &train {
+            let l = m
+                .forward(&bt.input_ids, &bt.token_type_ids, &bt.attention_mask, None)
+                .unwrap();
+            let l = m.loss(&l, &bt.labels).unwrap();
+            total = Some(match total {
+                Some(t) => (t + l).unwrap(),
+                None => l,
+            });
+        }
+        let grads = total.unwrap().backward().unwrap();
+        for v in [&a, &b] {
+            let g = grads.get(v.as_tensor()).unwrap();
+            let n = g
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+                .sqrt();
+            v.set(&(v.as_tensor() - (g * (0.3 / n.max(1e-12))).unwrap()).unwrap())
+                .unwrap();
+        }
+    }
+    let after = loss_sum(&m, &train);
+    assert!(
+        after < before - 0.01,
+        "the slot did not learn: {before} -> {after}"
+    );
     let bs = batches();
     let slots = test_slots();
+    let tol = 1e-4;
     let p = AlphaTest {
-        tolerance: 0.0,
+        tolerance: tol,
+        metric: AlphaMetric::Loss,
         eval_batches: 2,
         ..AlphaTest::default()
     };
     let got = p.score(&mut m, &bs, &slots, &mut Rng::new(0)).unwrap();
-    // Hand check of the search's invariant with the accuracy computed here.
+    // Hand check of the binary search's invariant with the mean loss computed here: the scale
+    // found keeps the loss within tolerance, the grid point below it does not.
     let acc = |m: &SequenceClassifier| {
-        let mut right = 0;
+        let mut total = 0.0;
         let mut n = 0;
         for b in &bs {
             let l = m
                 .forward(&b.input_ids, &b.token_type_ids, &b.attention_mask, None)
                 .unwrap();
-            let pred: Vec<u32> = l.argmax(1).unwrap().to_vec1().unwrap();
-            let gold: Vec<u32> = b.labels.to_vec1().unwrap();
-            right += pred.iter().zip(&gold).filter(|(p, g)| p == g).count();
-            n += gold.len();
+            total += m.loss(&l, &b.labels).unwrap().to_scalar::<f64>().unwrap() * b.size() as f64;
+            n += b.size();
         }
-        right as f64 / n as f64
+        -(total / n as f64)
     };
     let base = acc(&m);
     for &s in &slots {
@@ -540,16 +578,20 @@ fn alpha_test_finds_the_smallest_passing_scale() {
             "{s}: {a}"
         );
         m.set_slot_scale(s, a).unwrap();
-        assert!(acc(&m) >= base, "{s}: alpha {a} does not keep the accuracy");
+        assert!(
+            acc(&m) >= base - tol,
+            "{s}: alpha {a} does not keep the loss"
+        );
         if a > 0.0 {
-            m.set_slot_scale(s, a - 0.1).unwrap();
-            assert!(acc(&m) < base, "{s}: alpha {} would do", a - 0.1);
+            let below = ((a * 10.0).round() - 1.0) / 10.0;
+            m.set_slot_scale(s, below).unwrap();
+            assert!(acc(&m) < base - tol, "{s}: alpha {below} would do");
         }
         m.set_slot_scale(s, 1.0).unwrap();
     }
     assert!(
-        got.values.values().any(|&a| a > 0.0),
-        "some slot must matter: {:?}",
+        got.values[&key] > 0.0,
+        "the trained slot must matter: {:?}",
         got.values
     );
 }

@@ -34,7 +34,9 @@ fn logs_a_run_and_reads_it_back() {
     std::fs::write(&src, "r = 8").unwrap();
     run.log_artifact(&src, Some("config")).unwrap();
     let id = run.run_id().to_string();
+    assert!(run.to_html().contains(&id) && run.to_html().contains("RUNNING"));
     run.end(RunStatus::Finished).unwrap();
+    assert!(run.to_html().contains("FINISHED"));
 
     let got = t.get_run(&id).unwrap();
     assert_eq!(got.info.status, "FINISHED");
@@ -386,4 +388,32 @@ fn mlflow_tracking_uri_is_honoured() {
     assert_eq!(t.path(), db.as_path());
     assert_eq!(t.tracking_uri(), format!("sqlite:///{}", db.display()));
     assert!(db.exists());
+}
+
+#[test]
+fn handles_can_move_between_threads_and_cells() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync + Clone>() {}
+    send::<heterolora::tracking::Run>();
+    send_sync::<Tracker>();
+    send_sync::<heterolora::tracking::Experiment>();
+    // Several threads share one tracker (one connection behind a mutex).
+    let (_d, t) = store();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let mut run = t.start_run("threads", &format!("t{i}")).unwrap();
+                for s in 0..100 {
+                    run.log_metric("m", s as f64, s).unwrap();
+                }
+                run.end(RunStatus::Finished).unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let table = t.search_runs(&["threads"], "metrics.m = 99", &[]).unwrap();
+    assert_eq!(table.len(), 4);
 }

@@ -29,6 +29,8 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Turn proxy scores into an allocation (uniform, top-k, heterogeneous ranks, or a manual spec).
     Search(search::SearchArgs),
+    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
+    Runs(runs::RunsArgs),
     /// Fetch and verify the model or the GLUE data.
     Fetch(fetch::FetchArgs),
     /// Dataset statistics (rows, label balance, token lengths) and model statistics.
@@ -49,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Score(args) => score::run(args),
         Command::Search(args) => search::run(args),
+        Command::Runs(args) => runs::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),
         Command::Plot(args) => {

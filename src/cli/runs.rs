@@ -99,8 +99,8 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     #[command(flatten)]
     pub search: SearchArgs,
-    /// Output file (`-` writes CSV to stdout)
-    #[arg(short, long)]
+    /// Output file, .csv or .parquet (`-` writes CSV to stdout)
+    #[arg(long)]
     pub output: PathBuf,
     /// File format (default: from the output's extension)
     #[arg(long, value_enum)]
@@ -147,6 +147,15 @@ fn widen_polars_display(rows: usize) {
         ("POLARS_FMT_MAX_ROWS", rows.to_string()),
         ("POLARS_FMT_STR_LEN", "48".to_string()),
         ("POLARS_FMT_TABLE_ROUNDED_CORNERS", "1".to_string()),
+        ("POLARS_FMT_TABLE_HIDE_COLUMN_DATA_TYPES", "1".to_string()),
+        (
+            "POLARS_FMT_TABLE_HIDE_DATAFRAME_SHAPE_INFORMATION",
+            "1".to_string(),
+        ),
+        (
+            "POLARS_TABLE_WIDTH",
+            std::env::var("COLUMNS").unwrap_or_else(|_| "240".to_string()),
+        ),
     ] {
         if std::env::var_os(k).is_none() {
             std::env::set_var(k, v);

@@ -218,7 +218,7 @@ fn print_summary(job: &TrainJob, result: &TrainResult) {
     if let (Some(e), Some(m)) = (result.best_epoch, result.best_metric) {
         println!("best dev {} {:.4} at epoch {e}", result.primary_metric, m);
     }
-    if let Some(out) = &job.output {
+    if let (Some(out), RunStatus::Finished) = (&job.output, result.status) {
         println!(
             "adapters: {}/final (best epoch: {}/best)",
             out.display(),

@@ -349,3 +349,67 @@ impl SequenceClassifier {
         Ok(())
     }
 }
+
+impl SequenceClassifier {
+    /// Writes the model with every enabled LoRA module merged as a Hugging Face
+    /// `BertForSequenceClassification` checkpoint (`config.json` + `model.safetensors` with `bert.`
+    /// names and the classifier), loadable by transformers and by
+    /// [`SequenceClassifier::from_pretrained`]. Enabled shortcuts have no place in that
+    /// architecture: they are an error (disable them, or keep the adapter files instead).
+    pub fn save_merged(&self, dir: &Path) -> Result<()> {
+        let on: Vec<String> = self
+            .enabled_slots()
+            .into_iter()
+            .filter(|s| s.kind.is_shortcut())
+            .map(|s| s.to_string())
+            .collect();
+        if !on.is_empty() {
+            return Err(Error::invalid(
+                "enabled shortcuts",
+                on.join(", "),
+                "none: a Hugging Face BERT checkpoint cannot hold shortcut connections",
+            ));
+        }
+        let merged = self.merged()?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut tensors: BTreeMap<String, Tensor> = merged
+            .bert
+            .named_weights()
+            .into_iter()
+            .map(|(k, t)| (format!("bert.{k}"), t))
+            .collect();
+        tensors.insert(
+            "classifier.weight".into(),
+            merged.head_weight.as_detached_tensor(),
+        );
+        tensors.insert(
+            "classifier.bias".into(),
+            merged.head_bias.as_detached_tensor(),
+        );
+        save_safetensors(&tensors, &dir.join("model.safetensors"))?;
+        let mut cfg = serde_json::to_value(&self.cfg)?;
+        let labels: serde_json::Map<String, serde_json::Value> = (0..self.num_labels)
+            .map(|i| (i.to_string(), format!("LABEL_{i}").into()))
+            .collect();
+        let ids: serde_json::Map<String, serde_json::Value> = (0..self.num_labels)
+            .map(|i| (format!("LABEL_{i}"), i.into()))
+            .collect();
+        let obj = cfg
+            .as_object_mut()
+            .expect("a struct serialises to an object");
+        obj.insert(
+            "architectures".into(),
+            serde_json::json!(["BertForSequenceClassification"]),
+        );
+        obj.insert("id2label".into(), labels.into());
+        obj.insert("label2id".into(), ids.into());
+        let problem = if self.num_labels == 1 {
+            "regression"
+        } else {
+            "single_label_classification"
+        };
+        obj.insert("problem_type".into(), problem.into());
+        let p = dir.join("config.json");
+        std::fs::write(&p, serde_json::to_string_pretty(&cfg)?).map_err(|e| Error::io(&p, e))
+    }
+}

@@ -776,3 +776,43 @@ fn bert_base_shapes_work() {
     assert_eq!(sp[&SlotId::new(0, SlotKind::FfnOut)], 8 * (3072 + 768));
     assert_eq!(logits(&m).dims(), [2, 2]);
 }
+
+#[test]
+fn merged_checkpoint_reloads_with_its_head() {
+    let mut m = tiny(DType::F32);
+    m.add_slot(SlotId::new(0, SlotKind::Query), 2, 4.0).unwrap();
+    m.add_slot(SlotId::new(1, SlotKind::FfnIn), 2, 4.0).unwrap();
+    m.add_slot(SlotId::new(1, SlotKind::Shortcut1), 2, 4.0)
+        .unwrap();
+    randomise_b(&m, 21, 0.5);
+    let dir = tempfile::tempdir().unwrap();
+    let e = m.save_merged(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("layer.1.shortcut1"), "{e}");
+    m.set_enabled(SlotId::new(1, SlotKind::Shortcut1), false)
+        .unwrap();
+    m.save_merged(dir.path()).unwrap();
+    let back = SequenceClassifier::from_pretrained(dir.path(), 3, DType::F32, &DEV, 1234).unwrap();
+    assert!(back.adapter_slots().is_empty());
+    assert!(max_diff(&logits(&m), &logits(&back)) < 1e-5);
+}
+
+#[test]
+fn missing_model_directory_says_what_to_run() {
+    let e = SequenceClassifier::from_pretrained(
+        std::path::Path::new("/nonexistent/minilm"),
+        2,
+        DType::F32,
+        &DEV,
+        0,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("/nonexistent/minilm/config.json") && e.contains("heterolora fetch model"),
+        "{e}"
+    );
+    let e = SequenceClassifier::random(&BertConfig::tiny(), 0, DType::F32, &DEV, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("num_labels"), "{e}");
+}

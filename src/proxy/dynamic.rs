@@ -181,3 +181,55 @@ impl DynamicReallocator {
         Ok(())
     }
 }
+
+impl crate::train::TrainHook for DynamicReallocator {
+    fn name(&self) -> &str {
+        "dynamic"
+    }
+
+    /// At each scheduled step: re-allocate on the current weights and hand the trainer the new
+    /// allocation (it then optimises only the enabled adapters).
+    fn before_step(
+        &mut self,
+        model: &mut SequenceClassifier,
+        state: &mut crate::train::HookState<'_>,
+    ) -> Result<Option<Allocation>> {
+        if !self.due(state.step, state.steps_per_epoch) {
+            return Ok(None);
+        }
+        let (train, device) = (state.train, state.device);
+        self.scoring_batches(
+            |bs, n| ScoringData::from_dataset(train, bs, n, device),
+            state.batcher.batch_size(),
+        )?;
+        let alloc = self.reallocate(
+            model,
+            state.step,
+            state.steps_per_epoch,
+            Some(&mut *state.logger),
+        )?;
+        Ok(Some(alloc))
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({ "log": self.log, "rng": self.rng })
+    }
+
+    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
+        if state.is_null() {
+            return Ok(());
+        }
+        #[derive(serde::Deserialize)]
+        struct Saved {
+            log: ReallocationLog,
+            rng: Rng,
+        }
+        let s: Saved = serde_json::from_value(state).map_err(|e| Error::Config {
+            field: "checkpoint hooks.dynamic".into(),
+            reason: format!("not a dynamic re-allocation state: {e}"),
+        })?;
+        self.log = s.log;
+        self.rng = s.rng;
+        Ok(())
+    }
+}

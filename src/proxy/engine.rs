@@ -7,7 +7,7 @@
 //! slots without an adapter getting a fresh one (PEFT init: B = 0). Passes run in evaluation mode
 //! (no dropout), so scores are deterministic given the batches.
 
-use super::linalg::{corrcoef_rows, host_f64, sym_eigenvalues};
+use super::linalg::{host_f64, sym_eigenvalues};
 use crate::adapters::SlotId;
 use crate::data::Batch;
 use crate::model::{ProbeMode, SequenceClassifier};
@@ -26,8 +26,9 @@ pub struct Needs {
     pub frozen: bool,
     /// Fisher terms 0.5 * mean_n (sum_s z * dL/dz)^2 of every slot's output z.
     pub fisher: bool,
-    /// Per-slot jacob_cov (a second backward of the summed logits per batch).
-    pub jacobian: bool,
+    /// Per-slot jacob_cov on the first `jacobian_batches` batches (a second backward of the
+    /// summed logits per batch); 0 = none.
+    pub jacobian_batches: usize,
 }
 
 impl Needs {
@@ -36,7 +37,7 @@ impl Needs {
             factors: self.factors || o.factors,
             frozen: self.frozen || o.frozen,
             fisher: self.fisher || o.fisher,
-            jacobian: self.jacobian || o.jacobian,
+            jacobian_batches: self.jacobian_batches.max(o.jacobian_batches),
         }
     }
 }
@@ -79,7 +80,7 @@ pub struct SlotGradients {
     pub grad_w0: Option<Tensor>,
     /// Fisher score summed over batches.
     pub fisher: f64,
-    /// Per-slot jacob_cov score, mean over the batches with at least two examples.
+    /// Per-slot jacob_cov score, mean over the jacobian batches with at least two examples.
     pub jacob_cov: f64,
 }
 
@@ -197,8 +198,25 @@ pub fn jacob_cov_score(jac: &Tensor) -> Result<Option<f64>> {
         return Ok(None);
     }
     let d = jac.elem_count() / n;
-    let x = host_f64(jac)?;
-    let c = corrcoef_rows(&x, n, d);
+    // The n x n Gram matrix of the centred rows on the device (rows can be 10^5 long), the
+    // normalisation and eigenvalues on the host.
+    let j = jac.reshape((n, d))?.to_dtype(DType::F64)?;
+    let jc = j.broadcast_sub(&j.mean_keepdim(1)?)?;
+    let g = host_f64(&jc.matmul(&jc.t()?)?)?;
+    let mut c = vec![0.0; n * n];
+    for a in 0..n {
+        c[a * n + a] = 1.0;
+        for b in a + 1..n {
+            let den = (g[a * n + a] * g[b * n + b]).sqrt();
+            let v = if den > 0.0 {
+                (g[a * n + b] / den).clamp(-1.0, 1.0)
+            } else {
+                0.0
+            };
+            c[a * n + b] = v;
+            c[b * n + a] = v;
+        }
+    }
     let ev = sym_eigenvalues(&c, n);
     let k = 1e-5;
     Ok(Some(
@@ -224,7 +242,7 @@ pub fn gradient_pass(
     let mut work = working_copy(model, slots, fresh)?;
     let mode = ProbeMode {
         frozen_weight_grad: needs.frozen,
-        output_grad: needs.fisher || needs.jacobian,
+        output_grad: needs.fisher || needs.jacobian_batches > 0,
     };
     if mode.frozen_weight_grad || mode.output_grad {
         work.set_probes(slots, mode)?;
@@ -261,7 +279,7 @@ pub fn gradient_pass(
         loss_sum += lv;
         let grads = loss.backward()?;
         let probes = work.take_probes();
-        let jgrads = if needs.jacobian {
+        let jgrads = if i < needs.jacobian_batches {
             Some(logits.sum_all()?.backward()?)
         } else {
             None
@@ -283,7 +301,7 @@ pub fn gradient_pass(
                 add_opt(&mut sg.grad_a, ga)?;
                 add_opt(&mut sg.grad_b, gb)?;
             }
-            if !(needs.frozen || needs.fisher || needs.jacobian) {
+            if !(needs.frozen || needs.fisher || needs.jacobian_batches > 0) {
                 continue;
             }
             let probe = probes.get(&slot).ok_or_else(|| {
@@ -327,7 +345,7 @@ pub fn gradient_pass(
             }
         }
     }
-    if needs.jacobian {
+    if needs.jacobian_batches > 0 {
         for (slot, sg) in out.iter_mut() {
             match jac_batches.get(slot) {
                 Some(&n) if n > 0 => sg.jacob_cov /= n as f64,

@@ -6,7 +6,8 @@
 //! network of its own, so here the slot's output z plays the input: J_n = d(sum of logits_n)/dz_n
 //! `[s, d_out]` flattened, i.e. jacob_cov of the sub-network downstream of the slot, as seen
 //! through the activations at the slot. One extra backward per batch serves every slot; the score
-//! is the mean over the scoring batches. It does not involve A or B, so it is not blind at B = 0.
+//! is the mean over the first `batches` scoring batches (default 1, as the original scores one
+//! batch). It does not involve A or B, so it is not blind at B = 0.
 
 use super::{score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scores};
 use crate::adapters::SlotId;
@@ -15,9 +16,20 @@ use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::Result;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct JacobCov {
+    /// How many of the scoring batches the Jacobians are taken on.
+    pub batches: usize,
     pub fresh: FreshAdapters,
+}
+
+impl Default for JacobCov {
+    fn default() -> Self {
+        JacobCov {
+            batches: 1,
+            fresh: FreshAdapters::default(),
+        }
+    }
 }
 
 impl Proxy for JacobCov {
@@ -37,12 +49,14 @@ impl Proxy for JacobCov {
 
     fn gradient_needs(&self) -> Option<Needs> {
         Some(Needs {
-            jacobian: true,
+            jacobian_batches: self.batches.max(1),
             ..Needs::default()
         })
     }
 
     fn from_gradients(&self, stats: &GradientStats, _rng: &mut Rng) -> Result<Scores> {
-        scores_from(self.name(), stats, |g| Ok(g.jacob_cov))
+        let mut s = scores_from(self.name(), stats, |g| Ok(g.jacob_cov))?;
+        s.num_batches = self.batches.max(1).min(stats.num_batches);
+        Ok(s)
     }
 }

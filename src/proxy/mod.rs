@@ -18,18 +18,36 @@
 //! | `w0-grad-norm` | \|\|dL/dW0\|\|_F | no |
 //! | `w0-grad-spectrum` | sum_{i<=r} sigma_i(dL/dW0)^2, with per-rank gains | no |
 //!
+//! A notebook session, from scores to a trained allocation:
+//!
 //! ```no_run
-//! use heterolora::proxy::{self, Proxy, ScoringData};
 //! use heterolora::adapters::SearchSpace;
-//! # fn demo(model: &mut heterolora::model::SequenceClassifier, enc: &heterolora::data::EncodedDataset) -> heterolora::Result<()> {
-//! let data = ScoringData::from_dataset(enc, 32, 32, model.device())?;
-//! let slots = SearchSpace::lora_qv().slots(model.dims().num_layers);
-//! let scores = proxy::by_name("grad-norm")?.score(model, &data.batches, &slots, &mut heterolora::rng::Rng::new(0))?;
-//! println!("{scores}");
+//! use heterolora::cli::score::{load_for_scoring, ScoringOpts};
+//! use heterolora::proxy::{self, Proxy};
+//! use heterolora::search::TopKParams;
+//! use heterolora::train::{TrainConfig, TrainJob};
+//! # fn main() -> heterolora::Result<()> {
+//! let opts = ScoringOpts { task: "mrpc".into(), batches: 32, batch_size: 32, max_len: 128,
+//!     fresh_r: 8, device: "cpu".into(), model_dir: None, glue_dir: None };
+//! let (task, mut model, data) = load_for_scoring(&opts, 0)?; // first 32 training batches
+//! let space = SearchSpace::lora_qv_shortcuts();
+//! let slots = space.slots(model.dims().num_layers);
+//! let scores = proxy::by_name("w0-grad-spectrum")?
+//!     .score(&mut model, &data.batches, &slots, &mut heterolora::rng::Rng::new(0))?;
+//! scores.evcxr_display(); // heat map: layers x slot kinds
+//! let alloc = TopKParams::new().p(0.25).r(8).check()?.allocate(&space, &model.dims(), &scores)?;
+//! alloc.evcxr_display(); // heat map of the ranks
+//! let result = TrainJob::new(task, alloc)
+//!     .config(TrainConfig::default().epochs(3))
+//!     .run(&mut heterolora::tracking::NullLogger)?;
 //! # Ok(()) }
 //! ```
+//!
+//! Dynamic re-allocation plugs into the trainer as a hook: `job.build()?.add_hook(Box::new(
+//! DynamicReallocator::new(DynamicSchedule::default(), topk, space, seed)?))`.
 
 pub mod alpha_test;
+pub mod bench;
 pub mod constant;
 pub mod data;
 pub mod dynamic;
@@ -46,6 +64,7 @@ pub mod w0_grad;
 pub use alpha_test::{AlphaMetric, AlphaTest};
 pub use constant::Constant;
 pub use data::ScoringData;
+pub use dynamic::DynamicReallocator;
 pub use engine::{gradient_pass, FreshAdapters, GradientStats, Needs, SlotGradients};
 pub use fisher::Fisher;
 pub use grad_norm::GradNorm;
@@ -91,6 +110,12 @@ pub trait Proxy: Send + Sync {
             "proxy `{}` is not computed from the shared gradient pass",
             self.name()
         )))
+    }
+}
+
+impl std::fmt::Debug for dyn Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Proxy({})", self.name())
     }
 }
 

@@ -193,9 +193,8 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>> {
             let mut j = i + 1;
             while j < chars.len() {
                 let d = chars[j];
-                if d.is_ascii_digit() || d == '.' || d == 'e' || d == 'E' {
-                    j += 1;
-                } else if (d == '-' || d == '+') && matches!(chars[j - 1], 'e' | 'E') {
+                let exponent_sign = (d == '-' || d == '+') && matches!(chars[j - 1], 'e' | 'E');
+                if d.is_ascii_digit() || matches!(d, '.' | 'e' | 'E') || exponent_sign {
                     j += 1;
                 } else {
                     break;

@@ -418,6 +418,27 @@ impl Run {
     pub fn is_ended(&self) -> bool {
         self.ended
     }
+
+    /// A one-line HTML summary: name, id, status, experiment, where its artifacts are.
+    pub fn to_html(&self) -> String {
+        use super::display::escape;
+        format!(
+            "<div style=\"font-size:12px\"><b>{}</b> <code>{}</code> {} in experiment {} \
+             ({} buffered point(s)); artifacts: <code>{}</code>; view with <code>mlflow ui --backend-store-uri {}</code></div>",
+            escape(&self.info.run_name),
+            escape(&self.info.run_id),
+            escape(if self.ended { &self.info.status } else { "RUNNING" }),
+            self.info.experiment_id,
+            self.pending.len(),
+            escape(&self.info.artifact_uri),
+            escape(&self.tracker.tracking_uri()),
+        )
+    }
+
+    /// Rich notebook output (evcxr).
+    pub fn evcxr_display(&self) {
+        super::display::emit_html(&self.to_html());
+    }
 }
 
 impl Drop for Run {

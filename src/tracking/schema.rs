@@ -4,7 +4,8 @@
 //! We create exactly MLflow's tables (so that MLflow's own alembic chain can upgrade the file in
 //! place) plus a few indexes under our own `hl_` names (MLflow's later revisions create
 //! `index_<table>_run_uuid` and `index_metrics_run_uuid_key_step`; reusing those names would make
-//! its migration fail with "index already exists").
+//! its migration fail with "index already exists"). MLflow 3.17.2 upgrades such a file cleanly
+//! and keeps our indexes (checked by `tests/mlflow_check.py`).
 //!
 //! After MLflow upgrades a file it gains columns and ~57 tables; every statement of this module
 //! names its columns, and [`SchemaInfo`] records the optional columns we fill when present.
@@ -49,7 +50,10 @@ CREATE TABLE latest_metrics ("key" VARCHAR(250) NOT NULL, value FLOAT NOT NULL, 
   CONSTRAINT latest_metric_pk PRIMARY KEY ("key", run_uuid), FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid));
 "#;
 
-/// Our indexes: (name, the MLflow index that makes it redundant, DDL).
+/// Our indexes: (name, the MLflow index that makes it redundant, DDL). The covering indexes
+/// let `search_runs` read a run's metrics, params and tags from the index alone (one sequential
+/// pass instead of 10^5 random row lookups on 10,000 runs); MLflow's `index_<table>_run_uuid`
+/// cover only `run_uuid`, so ours stay after an upgrade.
 const OUR_INDEXES: &[(&str, &str, &str)] = &[
     (
         "hl_idx_metrics_run_key_step",
@@ -57,25 +61,45 @@ const OUR_INDEXES: &[(&str, &str, &str)] = &[
         "CREATE INDEX IF NOT EXISTS hl_idx_metrics_run_key_step ON metrics (run_uuid, \"key\", step)",
     ),
     (
-        "hl_idx_latest_metrics_run",
-        "index_latest_metrics_run_uuid",
-        "CREATE INDEX IF NOT EXISTS hl_idx_latest_metrics_run ON latest_metrics (run_uuid)",
+        "hl_idx_latest_metrics_cover",
+        "",
+        "CREATE INDEX IF NOT EXISTS hl_idx_latest_metrics_cover ON latest_metrics \
+         (run_uuid, \"key\", value, is_nan, step, timestamp)",
     ),
     (
-        "hl_idx_params_run",
-        "index_params_run_uuid",
-        "CREATE INDEX IF NOT EXISTS hl_idx_params_run ON params (run_uuid)",
+        // Filters `metrics.k > x`: an index range scan instead of a row fetch per run.
+        "hl_idx_latest_metrics_key_value",
+        "",
+        "CREATE INDEX IF NOT EXISTS hl_idx_latest_metrics_key_value ON latest_metrics \
+         (\"key\", is_nan, value, run_uuid)",
     ),
     (
-        "hl_idx_tags_run",
-        "index_tags_run_uuid",
-        "CREATE INDEX IF NOT EXISTS hl_idx_tags_run ON tags (run_uuid)",
+        "hl_idx_params_key_value",
+        "",
+        "CREATE INDEX IF NOT EXISTS hl_idx_params_key_value ON params (\"key\", value, run_uuid)",
+    ),
+    (
+        "hl_idx_params_cover",
+        "",
+        "CREATE INDEX IF NOT EXISTS hl_idx_params_cover ON params (run_uuid, \"key\", value)",
+    ),
+    (
+        "hl_idx_tags_cover",
+        "",
+        "CREATE INDEX IF NOT EXISTS hl_idx_tags_cover ON tags (run_uuid, \"key\", value)",
     ),
     (
         "hl_idx_runs_experiment",
         "",
         "CREATE INDEX IF NOT EXISTS hl_idx_runs_experiment ON runs (experiment_id, start_time)",
     ),
+];
+
+/// Indexes of earlier versions of the tracker, replaced by the covering ones.
+const OLD_INDEXES: &[&str] = &[
+    "hl_idx_latest_metrics_run",
+    "hl_idx_params_run",
+    "hl_idx_tags_run",
 ];
 
 /// The columns every statement of the tracker reads or writes, per table.
@@ -156,7 +180,7 @@ pub(crate) fn ensure(
         check_tables(&tables, path)?;
     }
     let info = inspect(conn, path)?;
-    drop_redundant_indexes(conn)?;
+    maintain_indexes(conn)?;
     Ok(info)
 }
 
@@ -273,15 +297,25 @@ fn inspect(conn: &Connection, path: &Path) -> Result<SchemaInfo> {
     })
 }
 
-/// After an MLflow upgrade its own indexes cover ours: drop ours so that writes do not maintain two.
-fn drop_redundant_indexes(conn: &Connection) -> Result<()> {
+/// Keep exactly our useful indexes: drop the ones an MLflow upgrade made redundant (so writes do
+/// not maintain two) and those of earlier tracker versions; create missing ones (a file MLflow
+/// created, or one from an earlier version).
+fn maintain_indexes(conn: &Connection) -> Result<()> {
     let mut st = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'index'")?;
     let names = st
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<std::result::Result<BTreeSet<_>, _>>()?;
-    for (ours, theirs, _) in OUR_INDEXES {
-        if !theirs.is_empty() && names.contains(*theirs) && names.contains(*ours) {
+    for old in OLD_INDEXES {
+        if names.contains(*old) {
+            conn.execute(&format!("DROP INDEX IF EXISTS {old}"), [])?;
+        }
+    }
+    for (ours, theirs, ddl) in OUR_INDEXES {
+        let redundant = !theirs.is_empty() && names.contains(*theirs);
+        if redundant && names.contains(*ours) {
             conn.execute(&format!("DROP INDEX IF EXISTS {ours}"), [])?;
+        } else if !redundant && !names.contains(*ours) {
+            conn.execute(ddl, [])?;
         }
     }
     Ok(())

@@ -67,6 +67,10 @@ pub struct BenchReport {
     pub seconds: f64,
     pub ms_per_step: f64,
     pub examples_per_sec: f64,
+    /// CPU time (user + system, all threads) of the process during the timed steps: on a shared
+    /// machine this measures the work done, where wall time also measures the other tenants.
+    pub cpu_seconds: Option<f64>,
+    pub examples_per_cpu_sec: Option<f64>,
     /// Peak resident memory of the process (VmHWM), MiB; on CUDA the device's used memory after
     /// the run (nvidia-smi), MiB.
     pub peak_memory_mib: Option<f64>,
@@ -78,9 +82,10 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "heterolora {}: {:.1} examples/s, {:.0} ms/step, peak {} ({}), {} trainable params, batch {} x {:.1} tokens",
+            "heterolora {}: {:.2} examples/s wall, {} examples per CPU-second, {:.0} ms/step, peak {} ({}), {} trainable params, batch {} x {:.1} tokens",
             self.device,
             self.examples_per_sec,
+            self.examples_per_cpu_sec.map_or("n/a".to_string(), |e| format!("{e:.2}")),
             self.ms_per_step,
             self.peak_memory_mib.map_or("n/a".to_string(), |m| format!("{m:.0} MiB")),
             self.peak_memory_kind,
@@ -125,6 +130,7 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
         trainer.step_on(b, lr)?;
     }
     device.synchronize()?;
+    let cpu0 = process_cpu_seconds();
     let mut tokens = 0usize;
     let mut last_loss = f64::NAN;
     let t0 = Instant::now();
@@ -139,6 +145,7 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
     }
     device.synchronize()?;
     let seconds = t0.elapsed().as_secs_f64();
+    let cpu_seconds = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
     let examples = cfg.steps * cfg.batch_size;
     let (peak, kind) = peak_memory(&device);
     Ok(BenchReport {
@@ -155,10 +162,25 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
         seconds,
         ms_per_step: 1000.0 * seconds / cfg.steps as f64,
         examples_per_sec: examples as f64 / seconds,
+        cpu_seconds,
+        examples_per_cpu_sec: cpu_seconds
+            .filter(|&c| c > 0.0)
+            .map(|c| examples as f64 / c),
         peak_memory_mib: peak,
         peak_memory_kind: kind,
         last_loss,
     })
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`, 100 ticks/s).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 fn peak_memory(device: &candle_core::Device) -> (Option<f64>, String) {

@@ -79,6 +79,9 @@ pub struct TrainJob {
     pub handle_ctrlc: bool,
     /// Limit the training split to its first N examples (quick trials, smoke tests).
     pub limit_train: Option<usize>,
+    /// Limit the dev split to its first N examples (smoke tests only: metrics on part of dev
+    /// are not comparable).
+    pub limit_dev: Option<usize>,
     pub dtype: DType,
     /// The tracker run a resumed checkpoint was logged to (to continue logging there).
     pub run_id: Option<String>,
@@ -96,6 +99,7 @@ impl TrainJob {
             resume: None,
             handle_ctrlc: false,
             limit_train: None,
+            limit_dev: None,
             dtype: DType::F32,
             run_id: None,
         }
@@ -145,6 +149,10 @@ impl TrainJob {
         self.limit_train = n;
         self
     }
+    pub fn limit_dev(mut self, n: Option<usize>) -> Self {
+        self.limit_dev = n;
+        self
+    }
 
     fn model_path(&self) -> PathBuf {
         assets::resolve_model_dir(self.model_dir.as_deref(), DEFAULT_MODEL)
@@ -173,7 +181,11 @@ impl TrainJob {
             let n = n.min(train.len());
             train = train.select(&(0..n).collect::<Vec<_>>());
         }
-        let dev = tok.encode_dataset(&load_split(&glue, self.task, Split::Dev)?)?;
+        let mut dev = tok.encode_dataset(&load_split(&glue, self.task, Split::Dev)?)?;
+        if let Some(n) = self.limit_dev {
+            let n = n.min(dev.len());
+            dev = dev.select(&(0..n).collect::<Vec<_>>());
+        }
         let model = SequenceClassifier::from_pretrained(
             &model_dir,
             self.task.num_labels(),
