@@ -103,7 +103,7 @@ alloc
     md("""
 ## Fine-tune
 
-One epoch on the first 320 training examples; progress lines appear as it runs, and the run is
+One epoch on the first 320 training examples (evaluated on the first 200 dev examples); progress lines appear as it runs, and the run is
 logged to the tracker (parameters, loss and learning rate every 2 steps, dev metrics, the
 allocation as an artifact).
 """),

@@ -31,7 +31,11 @@ fn mlflow_check(py: &Path, db: &Path, after_recheck: bool) {
     assert!(
         out.status.success(),
         "tests/mlflow_check.py{} failed:\n{}\n{}",
-        if after_recheck { " --after-recheck" } else { "" },
+        if after_recheck {
+            " --after-recheck"
+        } else {
+            ""
+        },
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -38,8 +38,6 @@ pub enum Command {
     /// Draw charts as SVG and PNG: allocation and score heat maps from JSON files; budget plots,
     /// training curves and re-allocation timelines from the tracker.
     Plot(plot::PlotArgs),
-    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs
-    Runs(runs::RunsArgs),
     /// Fine-tune an adapter allocation on a GLUE task (logged to the tracker).
     Train(train::TrainArgs),
     /// Benchmarks (training step throughput and memory).
@@ -60,7 +58,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Runs(args) => runs::run(args),
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
     }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// | `score_batches` | 4 | 32 | N: scoring batches from the start of the training split |
 /// | `score_batch_size` | 16 | 32 | examples per scoring batch |
 /// | `train_limit` | 320 | all | training examples used (the first N of the split) |
+/// | `dev_limit` | 200 | all | dev examples evaluated (the first N of the split) |
 /// | `epochs` | 1 | 3 | epochs of [`super::Workspace::train_config`] |
 /// | `batch_size` | 16 | 32 | training batch size of `train_config` |
 /// | `lr` | 1e-3 | 5e-4 | peak learning rate of `train_config` |
@@ -29,6 +30,7 @@ pub struct Settings {
     pub score_batches: usize,
     pub score_batch_size: usize,
     pub train_limit: Option<usize>,
+    pub dev_limit: Option<usize>,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
@@ -53,6 +55,7 @@ impl Settings {
             score_batches: 4,
             score_batch_size: 16,
             train_limit: Some(320),
+            dev_limit: Some(200),
             epochs: 1,
             batch_size: 16,
             lr: 1e-3,
@@ -70,6 +73,7 @@ impl Settings {
             score_batches: 32,
             score_batch_size: 32,
             train_limit: None,
+            dev_limit: None,
             epochs: 3,
             batch_size: 32,
             lr: 5e-4,
@@ -95,6 +99,10 @@ impl Settings {
     }
     pub fn train_limit(mut self, n: Option<usize>) -> Self {
         self.train_limit = n;
+        self
+    }
+    pub fn dev_limit(mut self, n: Option<usize>) -> Self {
+        self.dev_limit = n;
         self
     }
     pub fn epochs(mut self, epochs: usize) -> Self {

@@ -317,6 +317,7 @@ impl Workspace {
             .model_dir(&self.model_dir)
             .glue_dir(&self.glue_dir)
             .limit_train(Some(self.num_train))
+            .limit_dev(self.settings.dev_limit)
     }
 
     /// Fine-tune `alloc` from the pretrained model as a tracker run named `run_name`, with
@@ -486,6 +487,12 @@ impl Workspace {
                 ),
             ),
             ("training examples", self.num_train.to_string()),
+            (
+                "dev examples",
+                self.settings
+                    .dev_limit
+                    .map_or("all".to_string(), |n| format!("first {n}")),
+            ),
             (
                 "tracker",
                 format!(
