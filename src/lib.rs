@@ -16,6 +16,7 @@
 //! - [`study`]: the budget-matched comparison of methods over seeds, resumable, and its report.
 //! - [`tracking`]: the run tracker.
 //! - [`plot`] and [`display`]: charts and rich notebook output.
+//! - [`notebook`] and [`prelude`]: the evcxr entry points (`use heterolora::prelude::*;`).
 
 pub mod adapters;
 pub mod assets;
@@ -25,7 +26,9 @@ pub mod device;
 pub mod display;
 pub mod error;
 pub mod model;
+pub mod notebook;
 pub mod plot;
+pub mod prelude;
 pub mod proxy;
 pub mod rng;
 pub mod search;

@@ -42,7 +42,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs.
     Runs(runs::RunsArgs),
-    /// Draw charts (allocation and score heat maps) from JSON files, as SVG and PNG.
+    /// Draw charts as SVG and PNG: allocation and score heat maps from JSON files; budget plots,
+    /// training curves and re-allocation timelines from the tracker.
     Plot(plot::PlotArgs),
     /// Benchmarks (training step throughput and memory).
     Bench(bench::BenchArgs),

@@ -3,11 +3,19 @@
 //! ```text
 //! heterolora plot allocation allocation.json --out plots/
 //! heterolora plot scores scores.json --allocation allocation.json --out plots/
+//! heterolora plot budget --experiment mrpc --metric best_dev_accuracy --out plots/
+//! heterolora plot curves --experiment mrpc --filter "tags.heterolora.kind = 'train'" --out plots/
+//! heterolora plot timeline --run 3f2a --out plots/
 //! ```
+//!
+//! `budget`, `curves` and `timeline` read the run tracker (`--tracking-uri`, default
+//! `tracking/mlflow.db` or `$MLFLOW_TRACKING_URI`).
 
+use crate::notebook::charts::{self, BudgetColumns};
 use crate::plot::{AllocationHeatmap, Figure, HeatmapColour, ScoreHeatmap};
 use crate::proxy::Scores;
 use crate::search::Allocation;
+use crate::tracking::Tracker;
 use crate::{Error, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::de::DeserializeOwned;
@@ -74,6 +82,75 @@ pub enum PlotChart {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// A dev metric against trainable adapter parameters, one line per method, from the
+    /// finished training runs in the tracker.
+    Budget {
+        #[command(flatten)]
+        runs: TrackedRuns,
+        /// The metric on the y axis.
+        #[arg(long, default_value = "best_dev_accuracy")]
+        metric: String,
+        /// Run-table column of the line label (default: tags.study.method, tags.sweep.method,
+        /// or params.allocation.method with the proxy).
+        #[arg(long)]
+        method_column: Option<String>,
+        /// Run-table column of the parameter count.
+        #[arg(long, default_value = "params.allocation.adapter_params")]
+        params_column: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Training curves (one panel per metric, one line per run) from the tracker.
+    Curves {
+        #[command(flatten)]
+        runs: TrackedRuns,
+        /// Run ids (or unique prefixes) to draw instead of searching the experiment.
+        #[arg(long, value_delimiter = ',')]
+        run: Vec<String>,
+        /// Metrics, comma-separated (default: train_loss, dev_accuracy, dev_f1 where logged).
+        #[arg(long, value_delimiter = ',')]
+        metrics: Vec<String>,
+        /// Exponential-moving-average weight in [0, 1) (0: raw curves).
+        #[arg(long, default_value_t = 0.0)]
+        smoothing: f64,
+        /// Draw at most this many runs (the newest).
+        #[arg(long, default_value_t = 8)]
+        max_runs: usize,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Which slots were on at each re-allocation of a dynamic run (its reallocations.json).
+    Timeline {
+        /// Run id or unique prefix.
+        #[arg(long)]
+        run: String,
+        /// Tracker database or sqlite:/// URI (default tracking/mlflow.db or $MLFLOW_TRACKING_URI).
+        #[arg(long)]
+        tracking_uri: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+/// Which tracked runs a chart reads.
+#[derive(Debug, Args)]
+pub struct TrackedRuns {
+    /// Experiment name(s), comma-separated (e.g. the task, `mrpc`, or a study's name).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub experiment: Vec<String>,
+    /// MLflow filter, e.g. "params.allocation.method = 'topk' and metrics.dev_accuracy > 0.7".
+    #[arg(long, default_value = "")]
+    pub filter: String,
+    /// Tracker database or sqlite:/// URI (default tracking/mlflow.db or $MLFLOW_TRACKING_URI).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+}
+
+impl TrackedRuns {
+    fn open(&self) -> Result<(Tracker, Vec<&str>)> {
+        let t = Tracker::open_or_default(self.tracking_uri.as_deref())?;
+        Ok((t, self.experiment.iter().map(String::as_str).collect()))
+    }
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
@@ -82,12 +159,15 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 fn write(fig: &Figure, input: &Path, out: &OutputArgs) -> Result<Vec<PathBuf>> {
+    let stem = input
+        .file_stem()
+        .map_or("plot".to_string(), |s| s.to_string_lossy().into_owned());
+    write_named(fig, &stem, out)
+}
+
+fn write_named(fig: &Figure, default_stem: &str, out: &OutputArgs) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&out.out).map_err(|e| Error::io(&out.out, e))?;
-    let stem = out.name.clone().unwrap_or_else(|| {
-        input
-            .file_stem()
-            .map_or("plot".to_string(), |s| s.to_string_lossy().into_owned())
-    });
+    let stem = out.name.clone().unwrap_or_else(|| default_stem.to_string());
     let mut written = Vec::new();
     if matches!(out.format, OutputFormat::Svg | OutputFormat::Both) {
         let p = out.out.join(format!("{stem}.svg"));
@@ -138,6 +218,75 @@ pub fn run(args: PlotArgs) -> Result<Vec<PathBuf>> {
                 chart = chart.title(t);
             }
             write(&chart.render()?, &file, &output)
+        }
+        PlotChart::Budget {
+            runs,
+            metric,
+            method_column,
+            params_column,
+            output,
+        } => {
+            let (tracker, exps) = runs.open()?;
+            let mut cols = BudgetColumns::for_metric(&metric);
+            cols.method = method_column;
+            cols.params = params_column;
+            let mut chart = charts::budget(&tracker, &exps, &runs.filter, &cols)?
+                .size(output.width, output.height);
+            if let Some(t) = &output.title {
+                chart = chart.title(t);
+            }
+            write_named(&chart.render()?, "budget", &output)
+        }
+        PlotChart::Curves {
+            runs,
+            run,
+            metrics,
+            smoothing,
+            max_runs,
+            output,
+        } => {
+            let (tracker, exps) = runs.open()?;
+            let ids: Vec<String> = if run.is_empty() {
+                let filter = if runs.filter.trim().is_empty() {
+                    "tags.heterolora.kind = 'train'".to_string()
+                } else {
+                    runs.filter.clone()
+                };
+                let mut ids = tracker.search_runs(&exps, &filter, &[])?.run_ids();
+                ids.truncate(max_runs.max(1));
+                // Oldest first, so colours follow the order the runs were made in.
+                ids.reverse();
+                ids
+            } else {
+                run
+            };
+            if ids.is_empty() {
+                return Err(Error::Tracking(format!(
+                    "no run of {exps:?} matches `{}`",
+                    runs.filter
+                )));
+            }
+            let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let metric_refs: Vec<&str> = metrics.iter().map(String::as_str).collect();
+            let mut chart = charts::curves(&tracker, &id_refs, &metric_refs)?
+                .smoothing(smoothing)
+                .size(output.width, output.height);
+            if let Some(t) = &output.title {
+                chart = chart.title(t);
+            }
+            write_named(&chart.render()?, "curves", &output)
+        }
+        PlotChart::Timeline {
+            run,
+            tracking_uri,
+            output,
+        } => {
+            let tracker = Tracker::open_or_default(tracking_uri.as_deref())?;
+            let mut chart = charts::timeline(&tracker, &run)?.size(output.width, output.height);
+            if let Some(t) = &output.title {
+                chart = chart.title(t);
+            }
+            write_named(&chart.render()?, "timeline", &output)
         }
     }
 }
@@ -236,5 +385,95 @@ mod tests {
         };
         let err = run(args).unwrap_err().to_string();
         assert!(err.contains("alloc.json:2:"), "{err}");
+    }
+
+    #[test]
+    fn plot_budget_and_curves_from_the_tracker() {
+        use crate::tracking::{RunStatus, Tracker};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mlflow.db");
+        let t = Tracker::open_path(&db).unwrap();
+        for (name, method, params, acc) in [
+            ("u2", "uniform", 18432, 0.70),
+            ("k8", "topk", 18432, 0.72),
+            ("u4", "uniform", 36864, 0.71),
+        ] {
+            let mut r = t.start_run("exp", name).unwrap();
+            r.set_tag("heterolora.kind", "train").unwrap();
+            r.log_params(&[
+                ("allocation.method", method.to_string()),
+                ("allocation.adapter_params", params.to_string()),
+            ])
+            .unwrap();
+            for s in 1..4 {
+                r.log_metric("train_loss", 1.0 / s as f64, s).unwrap();
+            }
+            r.log_metric("best_dev_accuracy", acc, 3).unwrap();
+            r.end(RunStatus::Finished).unwrap();
+        }
+        let out = dir.path().join("out");
+        let parse = |args: &[&str]| {
+            let mut v = vec!["heterolora", "plot"];
+            v.extend_from_slice(args);
+            match Cli::try_parse_from(v).unwrap().command {
+                crate::cli::Command::Plot(a) => a,
+                _ => panic!("not plot"),
+            }
+        };
+        let (db_s, out_s) = (db.to_str().unwrap(), out.to_str().unwrap());
+        let w = run(parse(&[
+            "budget",
+            "--experiment",
+            "exp",
+            "--tracking-uri",
+            db_s,
+            "--out",
+            out_s,
+        ]))
+        .unwrap();
+        assert_eq!(w, [out.join("budget.svg"), out.join("budget.png")]);
+        let svg = std::fs::read_to_string(&w[0]).unwrap();
+        assert!(svg.contains("uniform") && svg.contains("topk"));
+        let w = run(parse(&[
+            "curves",
+            "--experiment",
+            "exp",
+            "--tracking-uri",
+            db_s,
+            "--out",
+            out_s,
+            "--format",
+            "svg",
+            "--metrics",
+            "train_loss",
+        ]))
+        .unwrap();
+        let svg = std::fs::read_to_string(&w[0]).unwrap();
+        assert!(svg.contains("u2") && svg.contains("k8") && svg.contains("train_loss"));
+        // No finished run with the metric: an error naming the column.
+        let e = run(parse(&[
+            "budget",
+            "--experiment",
+            "exp",
+            "--tracking-uri",
+            db_s,
+            "--metric",
+            "dev_f1",
+            "--out",
+            out_s,
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("metrics.dev_f1"), "{e}");
+        let e = run(parse(&[
+            "timeline",
+            "--run",
+            "abcd",
+            "--tracking-uri",
+            db_s,
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("abcd"), "{e}");
     }
 }

@@ -1,32 +1,16 @@
-//! HTML for notebooks: run tables and metric histories (pure functions, unit-tested), and the
-//! evcxr output block.
+//! HTML for notebooks: run tables and metric histories (pure functions, unit-tested). Tables are
+//! [`crate::display::HtmlTable`]s and output goes through [`crate::display::emit_evcxr`], the one
+//! renderer and wire format of every notebook display in the crate.
 
 use super::history::MetricHistory;
+use crate::display::{emit_evcxr, Align, HtmlTable};
 use polars::prelude::*;
-use std::io::Write;
 
-/// Print one evcxr rich-output block in a single write (blocks from threads never interleave).
+pub use crate::display::escape;
+
+/// Print one evcxr rich-output block (HTML) in a single write.
 pub fn emit_html(html: &str) {
-    let block = format!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT\n");
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(block.as_bytes());
-    let _ = out.flush();
-}
-
-/// Escape text for HTML.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
+    emit_evcxr(&[("text/html", html)]);
 }
 
 /// A float for people: 4 significant digits, scientific outside [1e-3, 1e6).
@@ -77,47 +61,31 @@ pub fn fmt_time_ms(ms: i64) -> String {
     )
 }
 
+/// A cell as plain text (the table escapes it): floats to 4 significant digits, epoch-ms time
+/// columns as UTC times, null as empty.
 fn cell(av: &AnyValue, is_time: bool) -> String {
     match av {
         AnyValue::Null => String::new(),
         AnyValue::Float64(v) => fmt_float(*v),
         AnyValue::Float32(v) => fmt_float(*v as f64),
         AnyValue::Int64(v) if is_time => fmt_time_ms(*v),
-        AnyValue::String(s) => escape(s),
-        AnyValue::StringOwned(s) => escape(s.as_str()),
-        other => escape(&other.to_string()),
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        other => other.to_string(),
     }
 }
 
-/// An HTML table of `df` (at most `max_rows` rows); `time_cols` (epoch ms) shown as UTC times.
-pub fn dataframe_html(df: &DataFrame, max_rows: usize, time_cols: &[&str]) -> String {
-    let mut h = String::from(
-        "<div style=\"overflow-x:auto\"><table style=\"border-collapse:collapse;font-size:12px\">\n<thead><tr>",
-    );
-    for name in df.get_column_names() {
-        h.push_str(&format!(
-            "<th style=\"text-align:left;border-bottom:1px solid #999;padding:2px 6px\">{}</th>",
-            escape(name)
-        ));
-    }
-    h.push_str("</tr></thead>\n<tbody>\n");
+/// A run table as an [`HtmlTable`] (at most `max_rows` rows); `time_cols` (epoch ms) shown as
+/// UTC times, numeric columns right-aligned.
+pub fn dataframe_table(df: &DataFrame, max_rows: usize, time_cols: &[&str]) -> HtmlTable {
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     let shown = df.height().min(max_rows);
-    for i in 0..shown {
-        h.push_str("<tr>");
-        for col in df.columns() {
-            let is_time = time_cols.contains(&col.name().as_str());
-            let numeric = col.dtype().is_primitive_numeric() && !is_time;
-            let text = col.get(i).map(|av| cell(&av, is_time)).unwrap_or_default();
-            let align = if numeric { "right" } else { "left" };
-            h.push_str(&format!(
-                "<td style=\"text-align:{align};padding:2px 6px\">{text}</td>"
-            ));
-        }
-        h.push_str("</tr>\n");
-    }
-    h.push_str("</tbody></table>");
-    h.push_str(&format!(
-        "<div style=\"font-size:11px;color:#666\">{} run(s) x {} column(s){}</div></div>",
+    let mut t = HtmlTable::new(names).note(format!(
+        "{} run(s) x {} column(s){}",
         df.height(),
         df.width(),
         if df.height() > shown {
@@ -126,7 +94,23 @@ pub fn dataframe_html(df: &DataFrame, max_rows: usize, time_cols: &[&str]) -> St
             String::new()
         }
     ));
-    h
+    for (c, col) in df.columns().iter().enumerate() {
+        let is_time = time_cols.contains(&col.name().as_str());
+        let numeric = col.dtype().is_primitive_numeric() && !is_time;
+        t = t.align(c, if numeric { Align::Right } else { Align::Left });
+    }
+    for i in 0..shown {
+        t.push_row(df.columns().iter().map(|col| {
+            let is_time = time_cols.contains(&col.name().as_str());
+            col.get(i).map(|av| cell(&av, is_time)).unwrap_or_default()
+        }));
+    }
+    t
+}
+
+/// [`dataframe_table`] as HTML.
+pub fn dataframe_html(df: &DataFrame, max_rows: usize, time_cols: &[&str]) -> String {
+    dataframe_table(df, max_rows, time_cols).to_html()
 }
 
 /// A small SVG line chart of a history (finite points only) and a summary line.
@@ -252,6 +236,19 @@ mod tests {
         assert!(h.contains(">0.5<"));
         assert!(h.contains("3 run(s) x 3 column(s), first 2 shown"));
         assert_eq!(h.matches("<tr>").count(), 3, "header + 2 rows");
+        // Numbers right-aligned, times and text left-aligned, nulls empty.
+        assert!(
+            h.contains("text-align:right;padding:2px 8px\">0.5</td>"),
+            "{h}"
+        );
+        assert!(
+            h.contains("text-align:left;padding:2px 8px\">2023-11-14 22:13:20</td>"),
+            "{h}"
+        );
+        assert!(
+            h.contains("text-align:right;padding:2px 8px\"></td>"),
+            "{h}"
+        );
     }
 
     #[test]

@@ -1,0 +1,193 @@
+//! [`Settings`]: how big a notebook's experiment is (quick for a tour, full for real numbers).
+
+use crate::train::TrainConfig;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The size of a [`super::Workspace`]'s experiment.
+///
+/// | field | quick | full | meaning |
+/// |---|---|---|---|
+/// | `max_len` | 64 | 128 | token limit per example |
+/// | `score_batches` | 4 | 32 | N: scoring batches from the start of the training split |
+/// | `score_batch_size` | 16 | 32 | examples per scoring batch |
+/// | `train_limit` | 320 | all | training examples used (the first N of the split) |
+/// | `dev_limit` | 200 | all | dev examples evaluated (the first N of the split) |
+/// | `epochs` | 1 | 3 | epochs of [`super::Workspace::train_config`] |
+/// | `batch_size` | 16 | 32 | training batch size of `train_config` |
+/// | `lr` | 1e-3 | 5e-4 | peak learning rate of `train_config` |
+/// | `fresh_r` | 8 | 8 | rank of the fresh adapters proxies score |
+/// | `seed` | 0 | 0 | model head, adapters, data order, proxy tie-breaks |
+/// | `device` | `cpu` | `auto` | `auto`, `cpu`, `cuda`, `cuda:N` |
+/// | `tracking` | default store | default store | tracker path or `sqlite:///` URI |
+///
+/// The quick setting makes every notebook cell run in seconds to a few minutes on a laptop CPU;
+/// its accuracies say that the pipeline works, not how the methods compare (for that, use
+/// `heterolora study` or [`Settings::full`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub max_len: usize,
+    pub score_batches: usize,
+    pub score_batch_size: usize,
+    pub train_limit: Option<usize>,
+    pub dev_limit: Option<usize>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub fresh_r: usize,
+    pub seed: u64,
+    pub device: String,
+    /// Tracker store; `None`: `tracking/mlflow.db` of the project (or `$MLFLOW_TRACKING_URI`).
+    pub tracking: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::quick()
+    }
+}
+
+impl Settings {
+    /// Minutes on a CPU (see the table).
+    pub fn quick() -> Self {
+        Settings {
+            max_len: 64,
+            score_batches: 4,
+            score_batch_size: 16,
+            train_limit: Some(320),
+            dev_limit: Some(200),
+            epochs: 1,
+            batch_size: 16,
+            lr: 1e-3,
+            fresh_r: 8,
+            seed: 0,
+            device: "cpu".into(),
+            tracking: None,
+        }
+    }
+
+    /// The reference protocol's sizes (whole training split, 3 epochs).
+    pub fn full() -> Self {
+        Settings {
+            max_len: 128,
+            score_batches: 32,
+            score_batch_size: 32,
+            train_limit: None,
+            dev_limit: None,
+            epochs: 3,
+            batch_size: 32,
+            lr: 5e-4,
+            fresh_r: 8,
+            seed: 0,
+            device: "auto".into(),
+            tracking: None,
+        }
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    pub fn device(mut self, device: impl Into<String>) -> Self {
+        self.device = device.into();
+        self
+    }
+    /// Log to this store (a path or `sqlite:///` URI) instead of the default one.
+    pub fn tracking(mut self, path_or_uri: impl Into<String>) -> Self {
+        self.tracking = Some(path_or_uri.into());
+        self
+    }
+    pub fn train_limit(mut self, n: Option<usize>) -> Self {
+        self.train_limit = n;
+        self
+    }
+    pub fn dev_limit(mut self, n: Option<usize>) -> Self {
+        self.dev_limit = n;
+        self
+    }
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+    pub fn score_batches(mut self, n: usize) -> Self {
+        self.score_batches = n;
+        self
+    }
+
+    /// Every field in range, or an error naming the first that is not.
+    pub fn check(&self) -> Result<()> {
+        if !(8..=512).contains(&self.max_len) {
+            return Err(Error::invalid("max_len", self.max_len, "in [8, 512]"));
+        }
+        for (name, v) in [
+            ("score_batches", self.score_batches),
+            ("score_batch_size", self.score_batch_size),
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("fresh_r", self.fresh_r),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(name, v, "at least 1"));
+            }
+        }
+        if self.train_limit == Some(0) {
+            return Err(Error::invalid(
+                "train_limit",
+                0,
+                "at least 1, or None for all",
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr <= 1.0) {
+            return Err(Error::invalid("lr", self.lr, "in (0, 1]"));
+        }
+        Ok(())
+    }
+
+    /// The training configuration these settings imply (a notebook changes it with the setters).
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            lr: self.lr,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            max_len: self.max_len,
+            seed: self.seed,
+            device: self.device.clone(),
+            log_every: 2,
+            // Plain progress lines: a notebook's stderr is not a terminal.
+            quiet: false,
+            ..TrainConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_and_full_are_valid_and_bad_fields_are_named() {
+        Settings::quick().check().unwrap();
+        Settings::full().check().unwrap();
+        let e = Settings::quick()
+            .max_len(4)
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_len"), "{e}");
+        let e = Settings::quick().epochs(0).check().unwrap_err().to_string();
+        assert!(e.contains("epochs"), "{e}");
+        let e = Settings::quick()
+            .train_limit(Some(0))
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train_limit"), "{e}");
+        let c = Settings::quick().seed(7).train_config();
+        assert_eq!((c.seed, c.max_len, c.epochs), (7, 64, 1));
+        c.check().unwrap();
+    }
+}

@@ -1,0 +1,556 @@
+//! [`Workspace`]: a model, a task's data and a tracker behind one owned handle, so that a whole
+//! experiment (score, search, train, query, plot) is a few notebook cells.
+
+use super::charts::{self, BudgetColumns};
+use super::scoreset::ScoreSet;
+use super::settings::Settings;
+use super::sweep::{Sweep, SweepTrial};
+use crate::adapters::{ModelDims, SearchSpace, SlotId};
+use crate::assets;
+use crate::data::{load_split, Split, Task, Tokenizer};
+use crate::display::{emit_evcxr, HtmlTable};
+use crate::model::SequenceClassifier;
+use crate::plot::{AllocationHeatmap, CurvesPlot, Figure, ScoreHeatmap};
+use crate::proxy::{self, FreshAdapters, Proxy, Scores, ScoringData};
+use crate::rng::Rng;
+use crate::search::{Allocation, BudgetSpec, HeterogeneousParams, TopKParams, UniformParams};
+use crate::tracking::{MetricHistory, Run, RunLogger, RunStatus, RunTable, Tracker};
+use crate::train::job::DEFAULT_MODEL as DEFAULT_MODEL_NAME;
+use crate::train::{TrainConfig, TrainJob, TrainResult};
+use crate::{Error, Result};
+use candle_core::{DType, Device};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The base model, a GLUE task's scoring batches and a tracker experiment.
+///
+/// Everything it returns is owned ([`Scores`], [`Allocation`], [`TrainResult`], [`RunTable`],
+/// [`Figure`]), so results can be kept in notebook variables across cells, and each displays
+/// itself. Every scoring and training run is logged to the tracker under [`Workspace::experiment`].
+///
+/// ```no_run
+/// use heterolora::prelude::*;
+/// # fn main() -> heterolora::Result<()> {
+/// let mut ws = Workspace::open(Task::Mrpc, Settings::quick())?
+///     .with_tracker("tracking/mlflow.db")?
+///     .with_experiment("mrpc-notebook")?;
+/// let space = SearchSpace::lora_qv();
+/// let scores = ws.score("grad-norm", &space)?;
+/// let alloc = ws.top_k(&space, &scores, 0.25, 8)?;
+/// let result = ws.train("topk", &alloc, ws.train_config())?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Workspace {
+    task: Task,
+    settings: Settings,
+    model_dir: PathBuf,
+    glue_dir: PathBuf,
+    device: Device,
+    model: SequenceClassifier,
+    scoring: ScoringData,
+    num_train: usize,
+    tracker: Tracker,
+    experiment: String,
+    load_seconds: f64,
+}
+
+impl Workspace {
+    /// MRPC on all-MiniLM-L6-v2 with [`Settings::quick`], tracked in the default store.
+    pub fn mrpc() -> Result<Workspace> {
+        Workspace::open(Task::Mrpc, Settings::quick())
+    }
+
+    /// Load the default model (from `datasets/models/`, `$HETEROLORA_MODEL_DIR`) with `task`'s
+    /// head, and the scoring batches of its training split (from `datasets/glue/`,
+    /// `$HETEROLORA_GLUE_DIR`). A missing asset is an error that names the `heterolora fetch`
+    /// command to run. The tracker is the default store (`tracking/mlflow.db` below the working
+    /// directory, or `$MLFLOW_TRACKING_URI`) unless [`Settings::tracking`] names one; the
+    /// experiment is the task's name.
+    pub fn open(task: Task, settings: Settings) -> Result<Workspace> {
+        let model_dir = assets::resolve_model_dir(None, DEFAULT_MODEL_NAME);
+        let glue_dir = assets::resolve_glue_dir(None);
+        Workspace::open_from(task, settings, model_dir, glue_dir)
+    }
+
+    /// As [`Workspace::open`] with explicit model and GLUE folders.
+    pub fn open_from(
+        task: Task,
+        settings: Settings,
+        model_dir: impl Into<PathBuf>,
+        glue_dir: impl Into<PathBuf>,
+    ) -> Result<Workspace> {
+        let t0 = Instant::now();
+        settings.check()?;
+        let model_dir = model_dir.into();
+        let glue_dir = glue_dir.into();
+        for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+            if !model_dir.join(f).is_file() {
+                return Err(Error::Asset {
+                    what: format!("model {}", model_dir.display()),
+                    reason: format!("{} does not exist", model_dir.join(f).display()),
+                    hint: format!(
+                        "Run `heterolora fetch model {DEFAULT_MODEL_NAME}` or set HETEROLORA_MODEL_DIR"
+                    ),
+                });
+            }
+        }
+        let device = crate::device::parse_device(&settings.device)?;
+        let tok = Tokenizer::from_model_dir(&model_dir, settings.max_len)?;
+        let train = load_split(&glue_dir, task, Split::Train)?;
+        let num_train = settings
+            .train_limit
+            .map_or(train.len(), |n| n.min(train.len()));
+        let enc = tok.encode_dataset(&train)?;
+        let scoring = ScoringData::from_dataset(
+            &enc,
+            settings.score_batch_size,
+            settings.score_batches,
+            &device,
+        )?;
+        let model = SequenceClassifier::from_pretrained(
+            &model_dir,
+            task.num_labels(),
+            DType::F32,
+            &device,
+            settings.seed,
+        )?;
+        // Opening creates the store, so the default one is opened only when none is named.
+        let tracker = Tracker::open_or_default(settings.tracking.as_deref())?;
+        Ok(Workspace {
+            task,
+            experiment: task.name().to_string(),
+            settings,
+            model_dir,
+            glue_dir,
+            device,
+            model,
+            scoring,
+            num_train,
+            tracker,
+            load_seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Log to the store at `path_or_uri` (created if missing) instead of the default one.
+    pub fn with_tracker(mut self, path_or_uri: &str) -> Result<Workspace> {
+        self.tracker = Tracker::open(path_or_uri)?;
+        Ok(self)
+    }
+
+    /// Log under this experiment (created if missing).
+    pub fn with_experiment(mut self, name: &str) -> Result<Workspace> {
+        self.tracker.experiment(name)?;
+        self.experiment = name.to_string();
+        Ok(self)
+    }
+
+    pub fn task(&self) -> Task {
+        self.task
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    pub fn dims(&self) -> ModelDims {
+        self.model.dims()
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    /// The base model with the task's (untrained) head; displays its parameter table.
+    pub fn model(&self) -> &SequenceClassifier {
+        &self.model
+    }
+    pub fn scoring_data(&self) -> &ScoringData {
+        &self.scoring
+    }
+    /// A handle on the tracker (cheap to clone, shared with this workspace).
+    pub fn tracker(&self) -> Tracker {
+        self.tracker.clone()
+    }
+    pub fn experiment(&self) -> &str {
+        &self.experiment
+    }
+
+    /// The training split's first rows as a table (`n` rows).
+    pub fn examples(&self, split: Split, n: usize) -> Result<HtmlPreview> {
+        let ds = load_split(&self.glue_dir, self.task, split)?;
+        Ok(HtmlPreview(ds.head_html(n)))
+    }
+
+    /// The training configuration of the settings (change it with its setters).
+    pub fn train_config(&self) -> TrainConfig {
+        self.settings.train_config()
+    }
+
+    /// Candidate slots of `space` in this model.
+    pub fn slots(&self, space: &SearchSpace) -> Vec<SlotId> {
+        space.slots(self.dims().num_layers)
+    }
+
+    // ---- scoring ------------------------------------------------------------------------------
+
+    /// Score `space` with one proxy by name (`grad-norm`, `snip`, `fisher`, ...; see
+    /// [`proxy::NAMES`]). Logged as a tracker run `score-<proxy>`.
+    pub fn score(&mut self, proxy_name: &str, space: &SearchSpace) -> Result<Scores> {
+        let set = self.score_many(&[proxy_name], space)?;
+        set.get(proxy_name)
+    }
+
+    /// Score `space` with several proxies sharing one gradient pass.
+    pub fn score_many(&mut self, proxy_names: &[&str], space: &SearchSpace) -> Result<ScoreSet> {
+        let proxies: Vec<Box<dyn Proxy>> = proxy_names
+            .iter()
+            .map(|n| proxy::by_name(n))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&dyn Proxy> = proxies.iter().map(|p| p.as_ref()).collect();
+        self.score_with(&refs, space)
+    }
+
+    /// Score `space` with proxy values (built-in with custom settings, or your own
+    /// [`Proxy`] implementation).
+    pub fn score_with(&mut self, proxies: &[&dyn Proxy], space: &SearchSpace) -> Result<ScoreSet> {
+        if proxies.is_empty() {
+            return Err(Error::invalid("proxies", "none", "at least one proxy"));
+        }
+        let names: Vec<String> = proxies.iter().map(|p| p.name()).collect();
+        let slots = self.slots(space);
+        let fresh = FreshAdapters {
+            r: self.settings.fresh_r,
+            ..FreshAdapters::default()
+        };
+        let mut run = self
+            .tracker
+            .start_run(&self.experiment, &format!("score-{}", names.join("+")))?;
+        run.log_params(&[
+            ("command", "score".to_string()),
+            ("task", self.task.name().to_string()),
+            ("proxy", names.join(",")),
+            ("space", space_name(space)),
+            ("num_batches", self.scoring.len().to_string()),
+            ("batch_size", self.scoring.batch_size.to_string()),
+            ("max_len", self.settings.max_len.to_string()),
+            ("fresh_r", fresh.r.to_string()),
+            ("seed", self.settings.seed.to_string()),
+        ])?;
+        run.set_tag("heterolora.kind", "score")?;
+        let mut rng = Rng::derive(self.settings.seed, "proxy");
+        let scored = proxy::score_all(
+            proxies,
+            &mut self.model,
+            &self.scoring.batches,
+            &slots,
+            &fresh,
+            &mut rng,
+        );
+        let all = match scored {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = run.set_tag("error", e.to_string());
+                run.end(RunStatus::Failed)?;
+                return Err(e);
+            }
+        };
+        for s in &all {
+            let mut metrics: Vec<(String, f64)> = s
+                .values
+                .iter()
+                .map(|(slot, v)| (format!("{}.{slot}", s.proxy), *v))
+                .collect();
+            metrics.push((format!("{}.seconds", s.proxy), s.seconds));
+            run.log_metrics(&metrics, 0)?;
+            run.log_json(s, &format!("scores.{}.json", s.proxy))?;
+        }
+        run.end(RunStatus::Finished)?;
+        Ok(ScoreSet::new(all))
+    }
+
+    // ---- allocation ---------------------------------------------------------------------------
+
+    /// Rank `r` on every slot of `space` (the equal-budget baseline).
+    pub fn uniform(&self, space: &SearchSpace, r: usize) -> Result<Allocation> {
+        UniformParams::new()
+            .r(r)
+            .check()?
+            .allocate(space, &self.dims())
+    }
+
+    /// The paper's static top-k: the fraction `p` of slots with the best scores, at rank `r`.
+    pub fn top_k(
+        &self,
+        space: &SearchSpace,
+        scores: &Scores,
+        p: f64,
+        r: usize,
+    ) -> Result<Allocation> {
+        TopKParams::new()
+            .p(p)
+            .r(r)
+            .seed(self.settings.seed)
+            .check()?
+            .allocate(space, &self.dims(), scores)
+    }
+
+    /// A rank per slot from `ranks` (0 included or not) maximising the summed score under
+    /// `budget` (`"uniform:r=2"`, `"top:p=0.25,r=8"` or a parameter count).
+    pub fn heterogeneous(
+        &self,
+        space: &SearchSpace,
+        scores: &Scores,
+        ranks: &[usize],
+        budget: &str,
+    ) -> Result<Allocation> {
+        let budget: BudgetSpec = budget.parse()?;
+        HeterogeneousParams::new()
+            .ranks(ranks.to_vec())
+            .budget(budget)
+            .seed(self.settings.seed)
+            .check()?
+            .allocate(space, &self.dims(), scores)
+    }
+
+    // ---- training -----------------------------------------------------------------------------
+
+    fn job(&self, alloc: &Allocation, cfg: TrainConfig) -> TrainJob {
+        TrainJob::new(self.task, alloc)
+            .config(cfg)
+            .model_dir(&self.model_dir)
+            .glue_dir(&self.glue_dir)
+            .limit_train(Some(self.num_train))
+            .limit_dev(self.settings.dev_limit)
+    }
+
+    /// Fine-tune `alloc` from the pretrained model as a tracker run named `run_name`, with
+    /// progress lines on stderr. The model of this workspace is not changed.
+    pub fn train(
+        &self,
+        run_name: &str,
+        alloc: &Allocation,
+        cfg: TrainConfig,
+    ) -> Result<TrainResult> {
+        let mut run = self.tracker.start_run(&self.experiment, run_name)?;
+        self.job(alloc, cfg).run(&mut run)
+    }
+
+    /// As [`Workspace::train`], logging to `logger` (a child run of a sweep, a
+    /// [`crate::tracking::MemoryLogger`], ...).
+    pub fn train_with(
+        &self,
+        alloc: &Allocation,
+        cfg: TrainConfig,
+        logger: &mut dyn RunLogger,
+    ) -> Result<TrainResult> {
+        self.job(alloc, cfg).run(logger)
+    }
+
+    /// Train every trial as a child run of a parent run `name` (MLflow's nested runs), one after
+    /// the other. A failed trial is recorded (its run ends FAILED with the error as a tag) and the
+    /// sweep goes on; the parent ends FINISHED when every trial finished.
+    pub fn sweep(&self, name: &str, trials: Vec<SweepTrial>) -> Result<Sweep> {
+        let mut parent = self.tracker.start_run(&self.experiment, name)?;
+        parent.set_tag("heterolora.kind", "sweep")?;
+        parent.log_param("num_trials", trials.len())?;
+        let mut sweep = Sweep::new(parent.run_id().to_string(), name.to_string());
+        let mut all_ok = true;
+        let total = trials.len();
+        for (i, trial) in trials.into_iter().enumerate() {
+            eprintln!(
+                "trial {}/{}: {} ({} adapter parameters)",
+                i + 1,
+                total,
+                trial.name,
+                trial.allocation.trainable_params()
+            );
+            let mut child: Run = parent.start_child(&trial.name)?;
+            child.set_tag("sweep.trial", &trial.name)?;
+            child.set_tag("sweep.method", &trial.method)?;
+            let res = self.train_with(&trial.allocation, trial.config.clone(), &mut child);
+            if res.is_err() {
+                all_ok = false;
+            }
+            sweep.push(trial, res.map_err(|e| e.to_string()));
+        }
+        parent.end(if all_ok {
+            RunStatus::Finished
+        } else {
+            RunStatus::Failed
+        })?;
+        Ok(sweep)
+    }
+
+    // ---- queries and charts -------------------------------------------------------------------
+
+    /// Every run of this workspace's experiment, newest first, without tag columns.
+    pub fn runs(&self) -> Result<RunTable> {
+        self.runs_where("")
+    }
+
+    /// Runs of this experiment matching an MLflow filter (`"params.allocation.method = 'topk'"`).
+    pub fn runs_where(&self, filter: &str) -> Result<RunTable> {
+        self.tracker
+            .search_runs(&[&self.experiment], filter, &[])?
+            .without_tags()
+    }
+
+    /// The training runs of this experiment, with the columns that compare them.
+    pub fn training_runs(&self) -> Result<RunTable> {
+        let t =
+            self.tracker
+                .search_runs(&[&self.experiment], "tags.heterolora.kind = 'train'", &[])?;
+        let wanted = [
+            "run_name",
+            "status",
+            "params.allocation.method",
+            "params.allocation.proxy",
+            "params.allocation.num_slots",
+            "params.allocation.adapter_params",
+            "metrics.train_loss",
+            "metrics.dev_accuracy",
+            "metrics.dev_f1",
+            "metrics.best_dev_accuracy",
+        ];
+        let have: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|c| t.df().get_column_names().iter().any(|n| n.as_str() == *c))
+            .collect();
+        t.select(&have)
+    }
+
+    /// One metric's history in a run (chart and summary in a notebook).
+    pub fn history(&self, run_id: &str, key: &str) -> Result<MetricHistory> {
+        self.tracker.metric_history(run_id, key)
+    }
+
+    /// Training curves of runs (ids or id prefixes) from the tracker, one panel per metric.
+    pub fn curves(&self, run_ids: &[String], metrics: &[&str]) -> Result<Figure> {
+        let ids: Vec<&str> = run_ids.iter().map(String::as_str).collect();
+        charts::curves(&self.tracker, &ids, metrics)?.render()
+    }
+
+    /// As [`Workspace::curves`], returning the chart to adjust (smoothing, title, size).
+    pub fn curves_plot(&self, run_ids: &[String], metrics: &[&str]) -> Result<CurvesPlot> {
+        let ids: Vec<&str> = run_ids.iter().map(String::as_str).collect();
+        charts::curves(&self.tracker, &ids, metrics)
+    }
+
+    /// Dev metric (`metric`, e.g. `best_dev_accuracy`) against adapter parameters for the
+    /// finished training runs of this experiment that match `filter`.
+    pub fn budget_plot(&self, filter: &str, metric: &str) -> Result<Figure> {
+        charts::budget(
+            &self.tracker,
+            &[&self.experiment],
+            filter,
+            &BudgetColumns::for_metric(metric),
+        )?
+        .render()
+    }
+
+    /// Heat map of an allocation (layers by slot kind, coloured by rank).
+    pub fn plot_allocation(&self, alloc: &Allocation) -> Result<Figure> {
+        AllocationHeatmap::new(alloc).render()
+    }
+
+    /// Heat map of scores, outlining the slots `alloc` enables when given.
+    pub fn plot_scores(&self, scores: &Scores, alloc: Option<&Allocation>) -> Result<Figure> {
+        let mut h = ScoreHeatmap::new(scores);
+        if let Some(a) = alloc {
+            h = h.allocation(a);
+        }
+        h.render()
+    }
+
+    /// The workspace as an HTML summary.
+    pub fn to_html(&self) -> String {
+        let mut t = HtmlTable::new(["", ""]).caption("heterolora workspace");
+        let rows = [
+            ("task", self.task.name().to_string()),
+            ("model", self.model_dir.display().to_string()),
+            ("GLUE data", self.glue_dir.display().to_string()),
+            ("device", crate::device::device_name(&self.device)),
+            (
+                "model",
+                format!(
+                    "{} layers, hidden {}, {} labels",
+                    self.dims().num_layers,
+                    self.dims().hidden_size,
+                    self.task.num_labels()
+                ),
+            ),
+            (
+                "scoring batches",
+                format!(
+                    "{} x {} examples, max_len {}",
+                    self.scoring.len(),
+                    self.scoring.batch_size,
+                    self.settings.max_len
+                ),
+            ),
+            ("training examples", self.num_train.to_string()),
+            (
+                "dev examples",
+                self.settings
+                    .dev_limit
+                    .map_or("all".to_string(), |n| format!("first {n}")),
+            ),
+            (
+                "tracker",
+                format!(
+                    "{} (experiment `{}`)",
+                    self.tracker.path().display(),
+                    self.experiment
+                ),
+            ),
+            ("loaded in", format!("{:.1} s", self.load_seconds)),
+        ];
+        for (k, v) in rows {
+            t.push_row([k.to_string(), v]);
+        }
+        t.to_html()
+    }
+
+    pub fn evcxr_display(&self) {
+        emit_evcxr(&[
+            ("text/plain", &format!("{self}")),
+            ("text/html", &self.to_html()),
+        ]);
+    }
+}
+
+impl std::fmt::Display for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Workspace: {} on {} ({} scoring batches, {} training examples), tracker {} / {}",
+            self.task.name(),
+            self.model_dir.display(),
+            self.scoring.len(),
+            self.num_train,
+            self.tracker.path().display(),
+            self.experiment
+        )
+    }
+}
+
+/// Ready-made HTML (a dataset preview) that displays in evcxr.
+#[derive(Debug, Clone)]
+pub struct HtmlPreview(pub String);
+
+impl HtmlPreview {
+    pub fn to_html(&self) -> String {
+        self.0.clone()
+    }
+    pub fn evcxr_display(&self) {
+        emit_evcxr(&[("text/html", &self.0)]);
+    }
+}
+
+/// `q,v` for the LoRA query/value space: the kinds' short names.
+pub fn space_name(space: &SearchSpace) -> String {
+    space
+        .kinds
+        .iter()
+        .map(|k| k.short())
+        .collect::<Vec<_>>()
+        .join(",")
+}
