@@ -11,8 +11,9 @@ tests/fixtures/model/; they never need torch. Regenerate the fixtures (from the 
 peft safetensors`; this script was last run with torch 2.15, transformers 5.24, peft 0.21.2).
 It writes:
 
-- minilm_mrpc.safetensors: the first 3 MRPC dev pairs tokenised with the model's tokenizer
-  (input_ids, token_type_ids, attention_mask, padded to the longest pair), `positions` (the token
+- minilm_mrpc.safetensors: for the first 3 MRPC dev pairs tokenised with the model's tokenizer
+  (padded to the longest pair; the ids themselves are NOT stored, so no GLUE data is committed: the
+  Rust tests tokenise the same pairs from the fetched data), `positions` (the token
   rows kept: first, second, middle, last real token, one pad), `hidden_<l>` = BertModel's hidden
   state l (0 = embeddings output, 1..6 = layer outputs) at those rows `[3, 5, 384]`, and `pooled`
   `[3, 384]`, all in eval mode.
@@ -91,9 +92,6 @@ def base_fixture(model_dir, ids, tt, mask):
         ]
     )
     tensors = {
-        "input_ids": ids.to(torch.int64).contiguous(),
-        "token_type_ids": tt.to(torch.int64).contiguous(),
-        "attention_mask": mask.to(torch.int64).contiguous(),
         "positions": positions.to(torch.int64).contiguous(),
         "pooled": out.pooler_output.contiguous(),
     }

@@ -44,11 +44,18 @@ pub fn fixture(name: &str) -> HashMap<String, Tensor> {
     })
 }
 
-/// The MRPC inputs stored in the fixture, as u32 tensors: (input_ids, token_type_ids, mask).
+/// The first three MRPC dev pairs (the ones the fixture script used), tokenised by our tokenizer
+/// (checked against the reference tokenizer in tests/glue_tokenize.rs) and padded to the longest:
+/// (input_ids, token_type_ids, mask) as u32 `[3, seq]`. Read from the fetched GLUE data at test
+/// time so that no GLUE text, nor its token ids, is committed.
 pub fn mrpc_inputs() -> (Tensor, Tensor, Tensor) {
-    let f = fixture("minilm_mrpc.safetensors");
-    let u = |k: &str| f[k].to_dtype(DType::U32).unwrap();
-    (u("input_ids"), u("token_type_ids"), u("attention_mask"))
+    use heterolora::data::{load_split, Split, Task, Tokenizer};
+    let glue = heterolora::assets::require_glue_dir(Task::Mrpc).unwrap_or_else(|e| panic!("{e}"));
+    let ds = load_split(&glue, Task::Mrpc, Split::Dev).unwrap();
+    let tok = Tokenizer::from_file(model_dir().join("tokenizer.json"), 128).unwrap();
+    let enc = tok.encode_dataset(&ds).unwrap();
+    let b = enc.batch(&[0, 1, 2], &Device::Cpu).unwrap();
+    (b.input_ids, b.token_type_ids, b.attention_mask)
 }
 
 /// Logits `[3, 2]` stored by the fixture script under `name`.
