@@ -4,7 +4,7 @@
 //! HETEROLORA_MODEL_DIR=... HETEROLORA_GLUE_DIR=... cargo bench --profile dev --bench proxy
 //! ```
 //! Environment: `HL_BENCH_SPACE` (default `all`), `HL_BENCH_PROXIES` (comma-separated, default
-//! all), `HL_BENCH_BATCHES` (32), `HL_BENCH_STEPS` (10 timed training steps), `HL_BENCH_DEVICE`
+//! all), `HL_BENCH_BATCHES` (32), `HL_BENCH_BATCH_SIZE` (32; the reference scores batches of 8), `HL_BENCH_TRAIN_BATCH_SIZE` (32), `HL_BENCH_STEPS` (10 timed training steps), `HL_BENCH_DEVICE`
 //! (cpu), `HL_BENCH_OUT` (also write the report as JSON there).
 
 use heterolora::proxy::bench::{bench_scoring, ScoreBenchConfig};
@@ -23,6 +23,12 @@ fn main() -> heterolora::Result<()> {
     }
     if let Some(n) = env("HL_BENCH_BATCHES") {
         cfg.num_batches = n.parse().expect("HL_BENCH_BATCHES: a number");
+    }
+    if let Some(n) = env("HL_BENCH_BATCH_SIZE") {
+        cfg.batch_size = n.parse().expect("HL_BENCH_BATCH_SIZE: a number");
+    }
+    if let Some(n) = env("HL_BENCH_TRAIN_BATCH_SIZE") {
+        cfg.train_batch_size = n.parse().expect("HL_BENCH_TRAIN_BATCH_SIZE: a number");
     }
     if let Some(n) = env("HL_BENCH_STEPS") {
         cfg.train_steps = n.parse().expect("HL_BENCH_STEPS: a number");

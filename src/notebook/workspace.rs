@@ -81,6 +81,7 @@ impl Workspace {
         glue_dir: impl Into<PathBuf>,
     ) -> Result<Workspace> {
         let t0 = Instant::now();
+        crate::device::tune_allocator();
         settings.check()?;
         let model_dir = model_dir.into();
         let glue_dir = glue_dir.into();

@@ -19,6 +19,10 @@ pub struct ChildRecord {
     pub study: String,
     pub task: String,
     pub protocol: String,
+    /// Every setting of the protocol the child trained under: a study resumed with other
+    /// settings must not count this child as done (records written before this field: `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_settings: Option<crate::study::Protocol>,
     pub method: String,
     pub family: String,
     pub seed: u64,

@@ -765,6 +765,7 @@ mod tests {
             study: "t".into(),
             task: "mrpc".into(),
             protocol: "cpu".into(),
+            protocol_settings: None,
             method: method.into(),
             family: family.into(),
             seed,

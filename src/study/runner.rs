@@ -258,11 +258,28 @@ impl Study {
     /// Keys of finished children: FINISHED child runs of this study in the tracker, and the
     /// committed records in `results/<name>/children/`.
     pub fn completed_keys(&self) -> Result<BTreeSet<String>> {
-        let mut keys: BTreeSet<String> = ChildRecord::load_dir(&self.cfg.children_dir())?
+        let records: Vec<ChildRecord> = ChildRecord::load_dir(&self.cfg.children_dir())?
             .into_iter()
             .filter(|r| r.status == "FINISHED" && r.study == self.cfg.name)
-            .map(|r| r.key)
             .collect();
+        if let Some(r) = records.iter().find(|r| {
+            r.protocol_settings
+                .as_ref()
+                .is_some_and(|p| p != &self.cfg.protocol)
+        }) {
+            return Err(Error::Config {
+                field: "protocol".into(),
+                reason: format!(
+                    "{}: child `{}` of study `{}` was trained under other protocol settings ({}); \
+                     continue it with the same settings, or name a new study with --name",
+                    self.cfg.children_dir().display(),
+                    r.key,
+                    self.cfg.name,
+                    serde_json::to_string(&r.protocol_settings).unwrap_or_default()
+                ),
+            });
+        }
+        let mut keys: BTreeSet<String> = records.into_iter().map(|r| r.key).collect();
         let exp = self.tracker.experiment(&self.cfg.experiment)?;
         let runs = exp.search_runs(
             &format!(
@@ -639,6 +656,7 @@ impl MethodOutput {
             study: cfg.name.clone(),
             task: cfg.task.name().to_string(),
             protocol: cfg.protocol.name.clone(),
+            protocol_settings: Some(cfg.protocol.clone()),
             method: m.name.clone(),
             family: m.family.clone(),
             seed: child.seed,
