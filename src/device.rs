@@ -64,8 +64,8 @@ mod tests {
 /// with fresh `mmap`s and unmaps them on free, so every training step page-faults its activations
 /// (a few MiB each) in again: on all-MiniLM-L6-v2 with batches of 32 that was 58% of the CPU time
 /// spent in the kernel and 10.2 examples/s; with a 32 MiB threshold and no trimming, 17.3
-/// (`heterolora bench train --bucket --steps 10`). Idempotent and cheap; called by the CLI and by
-/// [`crate::notebook::Workspace`]. A no-op off glibc.
+/// (`heterolora bench train --bucket --steps 10`). Idempotent and cheap; called by the CLI, [`crate::notebook::Workspace`],
+/// `Trainer::fit` and the benchmarks. A no-op off glibc.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

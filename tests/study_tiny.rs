@@ -238,6 +238,15 @@ fn a_changed_protocol_needs_a_new_study_name() {
         .run(&mut |_| {})
         .unwrap_err();
     assert!(err.to_string().contains("another protocol"), "{err}");
+    // A fresh tracker with only the committed child records: the records carry the settings.
+    let fresh = tempfile::tempdir().unwrap();
+    let mut other = cfg.clone();
+    other.protocol.epochs += 1;
+    let err = study(fresh.path(), other, vec![])
+        .completed_keys()
+        .unwrap_err();
+    assert!(err.to_string().contains("another protocol"), "{err}");
+    assert!(err.to_string().contains("children"), "{err}");
 }
 
 #[test]

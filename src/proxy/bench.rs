@@ -114,6 +114,8 @@ impl std::fmt::Display for ScoreBenchReport {
 
 /// Runs the benchmark on MRPC.
 pub fn bench_scoring(cfg: &ScoreBenchConfig) -> Result<ScoreBenchReport> {
+    // The bench binaries do not go through the CLI's main: tune here so they time what it runs.
+    crate::device::tune_allocator();
     if cfg.num_batches == 0 || cfg.batch_size == 0 || cfg.train_batch_size == 0 || cfg.train_steps == 0
     {
         return Err(Error::invalid(

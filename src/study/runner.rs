@@ -270,7 +270,7 @@ impl Study {
             return Err(Error::Config {
                 field: "protocol".into(),
                 reason: format!(
-                    "{}: child `{}` of study `{}` was trained under other protocol settings ({}); \
+                    "{}: child `{}` of study `{}` was trained under another protocol ({}); \
                      continue it with the same settings, or name a new study with --name",
                     self.cfg.children_dir().display(),
                     r.key,

@@ -98,6 +98,8 @@ impl std::fmt::Display for BenchReport {
 
 /// Run the benchmark.
 pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
+    // The bench binaries do not go through the CLI's main: tune here so they time what it runs.
+    crate::device::tune_allocator();
     if cfg.steps == 0 || cfg.batch_size == 0 {
         return Err(Error::invalid("steps/batch_size", 0, ">= 1"));
     }

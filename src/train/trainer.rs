@@ -275,6 +275,7 @@ impl Trainer {
     /// `logger`. A non-finite loss or gradient stops the run with an error naming the step and
     /// the learning rate; the logger's run is then ended as failed, keeping what was logged.
     pub fn fit(&mut self, logger: &mut dyn RunLogger) -> Result<TrainResult> {
+        crate::device::tune_allocator();
         let started = Instant::now();
         let progress = Progress::new(self.total_steps(), self.st.step, self.cfg.quiet);
         match self.fit_inner(logger, started, &progress) {
