@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# The README's charts, from the notebooks' tracker store (fill it with scripts/run-notebooks.sh):
+# The README's charts, from real runs: the MRPC study (its tracker store and committed child
+# records in results/mrpc/children/) and the LoRA q,v r = 8 run of `heterolora train`.
 #   scripts/readme-images.sh [path/to/heterolora]
+# Environment: STORE (tracker database, default tracking/mlflow.db), STUDY (default mrpc).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 HL="${1:-cargo run --quiet --bin heterolora --}"
-STORE=notebooks/tracking/mlflow.db
+STORE="${STORE:-tracking/mlflow.db}"
+STUDY="${STUDY:-mrpc}"
 OUT=docs/images
-$HL plot budget --experiment 04-comparing-runs-and-budgets --tracking-uri "$STORE" \
-    --filter "tags.heterolora.kind = 'train'" --metric best_dev_accuracy \
-    --title "MRPC dev accuracy against adapter parameters (quick settings)" \
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+$HL plot budget --experiment "study-$STUDY" --tracking-uri "$STORE" \
+    --filter "tags.study.name = '$STUDY' and tags.heterolora.kind = 'train' and attributes.status = 'FINISHED'" \
+    --metric best_dev_accuracy \
+    --title "MRPC dev accuracy against adapter parameters (study $STUDY, CPU protocol)" \
     --out "$OUT" --name budget --format png --width 800 --height 450
-$HL plot curves --experiment 03-fine-tuning-and-tracking --tracking-uri "$STORE" \
+$HL plot curves --experiment "study-$STUDY" --tracking-uri "$STORE" \
+    --filter "tags.study.name = '$STUDY' and tags.study.seed = '0' and attributes.status = 'FINISHED'" \
     --metrics train_loss,dev_accuracy --smoothing 0.6 \
-    --title "Training curves: top-k grad-norm r=8 vs uniform r=2 (quick settings)" \
+    --title "Training curves of the study's seed-0 runs (MRPC, 2 epochs)" \
     --out "$OUT" --name curves --format png --width 800 --height 450
-# The allocation and score heat maps come from a scoring run's artifact.
-SCORES=$(ls -t notebooks/tracking/artifacts/*/*/artifacts/scores.grad-norm.json | head -1)
-$HL plot scores "$SCORES" --title "grad-norm scores of the LoRA q/v slots (MRPC, 4 batches)" \
+# The score heat map: the grad-norm scores a static child chose its slots from (committed record).
+REC="results/$STUDY/children/static-grad-norm-seed0.json"
+python3 - "$REC" "$TMP" <<'EOF'
+import json, sys
+rec = json.load(open(sys.argv[1]))
+json.dump(rec["scores"], open(sys.argv[2] + "/scores.json", "w"))
+json.dump(rec["allocation"], open(sys.argv[2] + "/allocation.json", "w"))
+EOF
+$HL plot scores "$TMP/scores.json" --allocation "$TMP/allocation.json" \
+    --title "grad-norm scores of the MRPC q,v slots (outlined: trained at r = 8)" \
     --out "$OUT" --name scores --format png --width 640 --height 400

@@ -96,7 +96,7 @@ impl Curve {
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `smoothing` | 0 (off) | exponential moving-average weight in [0, 1); the raw curve stays faint behind |
+/// | `smoothing` | 0 (off) | exponential moving-average weight in [0, 1); the raw curve stays faint behind; curves of fewer than 8 points (per-epoch evaluations) stay raw, with markers |
 /// | `metrics` | all, in order of appearance | which metrics get a panel, in this order |
 /// | `title` | `Training curves` | chart title |
 /// | `size` | 800 x 500 | pixels |
@@ -185,6 +185,9 @@ impl CurvesPlot {
         Figure::new(self.clone())
     }
 }
+
+/// Curves with fewer points are drawn raw and marked, whatever the smoothing.
+const MIN_SMOOTH_POINTS: usize = 8;
 
 fn ema(points: &[(i64, f64)], w: f64) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity(points.len());
@@ -277,7 +280,10 @@ impl Plot for CurvesPlot {
                     .copied()
                     .filter(|p| p.1.is_finite())
                     .collect();
-                let line: Vec<(f64, f64)> = if self.smoothing > 0.0 {
+                // Per-epoch evaluations are a handful of points: smoothing them would draw a
+                // line that misses every measured value, so they stay raw, with markers.
+                let few = pts.len() < MIN_SMOOTH_POINTS;
+                let line: Vec<(f64, f64)> = if self.smoothing > 0.0 && !few {
                     chart
                         .draw_series(LineSeries::new(
                             pts.iter().map(|&(s, v)| (s as f64, v)),
@@ -288,7 +294,7 @@ impl Plot for CurvesPlot {
                 } else {
                     pts.iter().map(|&(s, v)| (s as f64, v)).collect()
                 };
-                let single = line.len() == 1;
+                let marked = few;
                 let anno = chart
                     .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))
                     .map_err(plot_err)?;
@@ -297,7 +303,7 @@ impl Plot for CurvesPlot {
                         PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
                     });
                 }
-                if single {
+                if marked {
                     chart
                         .draw_series(line.iter().map(|&p| Circle::new(p, 4, colour.filled())))
                         .map_err(plot_err)?;
