@@ -402,8 +402,8 @@ impl StudyReport {
             };
             let _ = writeln!(
                 s,
-                "- {label} ({name}, {} adapter parameters): {:.2} ± {:.2} over {} seed(s): it {verdict} the baseline by {:+.2} points; {gap_vs_spread}; {target}.",
-                r.budget, r.mean, r.std, r.n, d
+                "- {label} ({name}, {} adapter parameters): {:.2} ± {:.2} over {} seed(s): it {verdict} the baseline by {:.2} points ({:+.2}); {gap_vs_spread}; {target}.",
+                r.budget, r.mean, r.std, r.n, d.abs(), d
             );
         };
         let _ = writeln!(s, "\nHeteroLoRA against the equal-budget baseline:");
@@ -811,7 +811,7 @@ mod tests {
         let s = rep.summary_markdown();
         assert!(s.contains("7 child runs finished of 36 planned"), "{s}");
         assert!(
-            s.contains("it beat the baseline by +3.00 points; the gap is larger than the spread"),
+            s.contains("it beat the baseline by 3.00 points (+3.00); the gap is larger than the spread"),
             "{s}"
         );
         assert!(s.contains("reaching the paper's +1.6"), "{s}");
