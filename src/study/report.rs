@@ -837,7 +837,11 @@ mod tests {
         }
         let s2 = r2.summary_markdown();
         assert!(
-            s2.contains("by +0.50 points; the gap is within the spread"),
+            s2.contains("by 0.50 points (+0.50); the gap is within the spread"),
+            "{s2}"
+        );
+        assert!(
+            s2.contains("it fell behind the baseline by 0.50 points (-0.50)"),
             "{s2}"
         );
         assert!(s2.contains("short of the paper's +1.6"), "{s2}");
