@@ -116,7 +116,10 @@ impl std::fmt::Display for ScoreBenchReport {
 pub fn bench_scoring(cfg: &ScoreBenchConfig) -> Result<ScoreBenchReport> {
     // The bench binaries do not go through the CLI's main: tune here so they time what it runs.
     crate::device::tune_allocator();
-    if cfg.num_batches == 0 || cfg.batch_size == 0 || cfg.train_batch_size == 0 || cfg.train_steps == 0
+    if cfg.num_batches == 0
+        || cfg.batch_size == 0
+        || cfg.train_batch_size == 0
+        || cfg.train_steps == 0
     {
         return Err(Error::invalid(
             "num_batches/batch_size/train_batch_size/train_steps",

@@ -811,7 +811,9 @@ mod tests {
         let s = rep.summary_markdown();
         assert!(s.contains("7 child runs finished of 36 planned"), "{s}");
         assert!(
-            s.contains("it beat the baseline by 3.00 points (+3.00); the gap is larger than the spread"),
+            s.contains(
+                "it beat the baseline by 3.00 points (+3.00); the gap is larger than the spread"
+            ),
             "{s}"
         );
         assert!(s.contains("reaching the paper's +1.6"), "{s}");
