@@ -294,7 +294,6 @@ impl Plot for CurvesPlot {
                 } else {
                     pts.iter().map(|&(s, v)| (s as f64, v)).collect()
                 };
-                let marked = few;
                 let anno = chart
                     .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))
                     .map_err(plot_err)?;
@@ -303,7 +302,7 @@ impl Plot for CurvesPlot {
                         PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
                     });
                 }
-                if marked {
+                if few {
                     chart
                         .draw_series(line.iter().map(|&p| Circle::new(p, 4, colour.filled())))
                         .map_err(plot_err)?;
