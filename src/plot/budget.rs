@@ -208,6 +208,28 @@ impl BudgetPlot {
     }
 }
 
+/// Sideways slot of each method (`i - (m - 1) / 2`, in method order) when at least two methods
+/// have a point at the same budget (within `tolerance`, relative); all zero otherwise.
+fn dodge_slots(summary: &[BudgetSummary], methods: &[String], tolerance: f64) -> Vec<f64> {
+    let shared = summary.iter().enumerate().any(|(i, a)| {
+        summary[i + 1..].iter().any(|b| {
+            a.method != b.method
+                && (a.params - b.params).abs()
+                    <= tolerance * a.params.abs().max(b.params.abs()).max(1.0)
+        })
+    });
+    let m = methods.len();
+    (0..m)
+        .map(|i| {
+            if shared {
+                i as f64 - (m as f64 - 1.0) / 2.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Tick positions for the parameter axis: the budgets themselves when there are few, else 1-2-5
 /// steps per decade on a log axis; `None` leaves the ticks to plotters (linear axis).
 fn param_ticks(budgets: &[f64], lo: f64, hi: f64, log: bool) -> Option<Vec<f64>> {
@@ -263,6 +285,28 @@ impl Plot for BudgetPlot {
         let mut budgets: Vec<f64> = summary.iter().map(|s| s.params).collect();
         budgets.sort_by(f64::total_cmp);
         budgets.dedup_by(|a, b| (*a - *b).abs() <= 1e-9 * b.abs().max(1.0));
+        // Methods compared at the same budget (the point of a budget-matched study) would draw on
+        // top of each other: spread them sideways, keeping each method's offset the same everywhere.
+        let methods = self.methods();
+        let slots = dodge_slots(&summary, &methods, self.tolerance);
+        let step = if slots.iter().any(|&o| o != 0.0) {
+            // Budgets within the grouping tolerance count as one place on the axis.
+            let mut places = budgets.clone();
+            places.dedup_by(|b, a| (*b - *a) <= self.tolerance * a.abs().max(1.0));
+            let gaps = places.windows(2).map(|w| tx(w[1]) - tx(w[0]));
+            let span = gaps.fold(0.2 * (xb - xa), |a, g| a.min(0.4 * g));
+            span / (methods.len() - 1) as f64
+        } else {
+            0.0
+        };
+        let half = slots.iter().fold(0.0f64, |a, o| a.max(o.abs())) * step;
+        let (xa, xb) = (xa - half, xb + half);
+        let dx = |method: &str| {
+            methods
+                .iter()
+                .position(|m| m == method)
+                .map_or(0.0, |i| slots[i] * step)
+        };
         let untx = move |v: f64| if log { 10f64.powf(v) } else { v };
         let ticks = param_ticks(&budgets, untx(xa), untx(xb), log);
 
@@ -349,8 +393,10 @@ impl Plot for BudgetPlot {
             }
         }
 
-        for (i, method) in self.methods().iter().enumerate() {
+        for (i, method) in methods.iter().enumerate() {
             let colour = palette::series(i);
+            let off = dx(method);
+            let tx = move |v: f64| tx(v) + off;
             let rows: Vec<&BudgetSummary> =
                 summary.iter().filter(|s| &s.method == method).collect();
             if rows.is_empty() {
@@ -415,6 +461,23 @@ impl Plot for BudgetPlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn methods_at_a_shared_budget_are_spread_sideways_and_others_are_not() {
+        let at = |m: &str, p: usize| BudgetPoint::new(m, p, 0.8, 0);
+        let plot = BudgetPlot::new(vec![at("a", 1000), at("b", 1005), at("c", 1000)]);
+        let slots = dodge_slots(&plot.summary(), &plot.methods(), 0.02);
+        assert_eq!(slots, vec![-1.0, 0.0, 1.0]);
+        let apart = BudgetPlot::new(vec![at("a", 1000), at("b", 4000)]);
+        assert_eq!(
+            dodge_slots(&apart.summary(), &apart.methods(), 0.02),
+            vec![0.0, 0.0]
+        );
+        // Rendering still draws every method's mean marker.
+        let fig = plot.render().unwrap();
+        let svg = fig.to_svg();
+        assert!(svg.matches("<circle").count() >= 6);
+    }
 
     #[test]
     fn summary_groups_near_budgets_and_uses_sample_std() {
