@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 /// Fine-tune an adapter allocation on a GLUE task; every run is logged to the tracker.
 ///
+/// The allocation stays fixed. Dynamic HeteroLoRA (re-scoring and re-allocating during training)
+/// is `heterolora run --dynamic` (or a study's dynamic methods).
+///
 /// Examples:
 ///   heterolora train --task mrpc --allocation uniform:q,v:r=8 --lr 1e-3 --epochs 4 --output runs/mrpc-lora
 ///   heterolora train --resume runs/mrpc-lora
