@@ -487,11 +487,13 @@ impl StudyReport {
                         .map(|(slot, n)| format!("{} {}/{}", short(slot), n, rec.num_reallocations))
                         .collect()
                 } else {
+                    // Top-k allocations are all r = 8: the rank is spelled out only when ranks differ.
+                    let all_r8 = rec.allocation.ranks.values().all(|sr| sr.r == 8);
                     rec.allocation
                         .ranks
                         .iter()
                         .map(|(slot, sr)| {
-                            if sr.r == 8 {
+                            if all_r8 {
                                 short(slot)
                             } else {
                                 format!("{} r{}", short(slot), sr.r)
