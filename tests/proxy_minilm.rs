@@ -33,8 +33,10 @@ fn opts(batches: usize) -> ScoringOpts {
         max_len: 128,
         fresh_r: 8,
         device: "cpu".into(),
-        model_dir: Some(model_util::model_dir()),
-        glue_dir: Some(glue_dir()),
+        assets: heterolora::cli::assets::AssetArgs {
+            model: Some(model_util::model_dir()),
+            glue: Some(glue_dir()),
+        },
     }
 }
 

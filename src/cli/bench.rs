@@ -2,7 +2,6 @@
 
 use crate::train::bench::{bench_train_step, BenchConfig};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -19,10 +18,8 @@ pub enum BenchWhat {
 
 #[derive(Debug, Args)]
 pub struct BenchTrainArgs {
-    #[arg(long, env = "HETEROLORA_MODEL_DIR")]
-    pub model: Option<PathBuf>,
-    #[arg(long, env = "HETEROLORA_GLUE_DIR")]
-    pub glue: Option<PathBuf>,
+    #[command(flatten)]
+    pub assets: crate::cli::assets::AssetArgs,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -47,8 +44,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchWhat::Train(a) => {
             let cfg = BenchConfig {
-                model_dir: a.model,
-                glue_dir: a.glue,
+                model_dir: a.assets.model,
+                glue_dir: a.assets.glue,
                 device: a.device,
                 allocation: a.allocation,
                 batch_size: a.batch_size,

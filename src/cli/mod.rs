@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod assets;
 pub mod bench;
 pub mod fetch;
 pub mod info;

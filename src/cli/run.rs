@@ -3,12 +3,11 @@
 //! protocol, and log it all as one parent run with `score`, `search` and `train` children.
 
 use crate::data::Task;
-use crate::study::runner::{Phase, PhaseLoggers};
+use crate::study::execute::{Phase, PhaseLoggers};
 use crate::study::{execute_method, AssetSource, Method, Protocol, StudySource};
 use crate::tracking::{Run, RunLogger, RunStatus, Tracker};
 use crate::train::install_ctrlc;
 use clap::Args;
-use std::path::PathBuf;
 use std::time::Instant;
 
 /// One HeteroLoRA run: score q,v with a proxy, top 25% at r = 8, train, report.
@@ -57,12 +56,8 @@ pub struct RunArgs {
     /// Device (cpu, cuda, cuda:N, auto); default: the protocol's.
     #[arg(long)]
     pub device: Option<String>,
-    /// Model folder (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, env = "HETEROLORA_MODEL_DIR")]
-    pub model: Option<PathBuf>,
-    /// GLUE root holding <TASK>/train.tsv and dev.tsv.
-    #[arg(long, env = "HETEROLORA_GLUE_DIR")]
-    pub glue: Option<PathBuf>,
+    #[command(flatten)]
+    pub assets: crate::cli::assets::AssetArgs,
     /// Tracker store (path or sqlite:/// URI); default $MLFLOW_TRACKING_URI, else tracking/mlflow.db.
     #[arg(long)]
     pub tracking_uri: Option<String>,
@@ -122,7 +117,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let protocol = args.protocol()?;
     crate::proxy::by_name(&args.proxy)?;
     let method = Method::heterolora(&args.proxy, args.p, args.r, args.dynamic);
-    let mut source = AssetSource::new(args.model.as_deref(), args.glue.as_deref());
+    let mut source = AssetSource::new(args.assets.model.as_deref(), args.assets.glue.as_deref());
     // Missing assets fail here, naming the fetch command, before any run is created.
     source.check(task)?;
     let dims = source.dims()?;

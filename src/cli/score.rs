@@ -41,12 +41,8 @@ pub struct ScoringOpts {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Model folder (config.json, model.safetensors, tokenizer.json). Default: datasets/models/all-MiniLM-L6-v2 or $HETEROLORA_MODEL_DIR.
-    #[arg(long)]
-    pub model_dir: Option<PathBuf>,
-    /// GLUE folder. Default: datasets/glue or $HETEROLORA_GLUE_DIR.
-    #[arg(long)]
-    pub glue_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub assets: crate::cli::assets::AssetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -81,8 +77,9 @@ pub fn load_for_scoring(
 ) -> Result<(Task, SequenceClassifier, ScoringData)> {
     let task: Task = opts.task.parse()?;
     let device = crate::device::parse_device(&opts.device)?;
-    let model_dir = crate::assets::resolve_model_dir(opts.model_dir.as_deref(), "all-MiniLM-L6-v2");
-    let glue_dir = crate::assets::resolve_glue_dir(opts.glue_dir.as_deref());
+    let model_dir =
+        crate::assets::resolve_model_dir(opts.assets.model.as_deref(), "all-MiniLM-L6-v2");
+    let glue_dir = crate::assets::resolve_glue_dir(opts.assets.glue.as_deref());
     let train = data::load_split(&glue_dir, task, Split::Train)?;
     let tok = Tokenizer::from_model_dir(&model_dir, opts.max_len)?;
     let enc = tok.encode_dataset(&train)?;

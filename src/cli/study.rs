@@ -74,12 +74,8 @@ pub struct StudyOpts {
     /// Override the protocol's device (cpu, cuda, cuda:N, auto).
     #[arg(long)]
     pub device: Option<String>,
-    /// Model folder (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, env = "HETEROLORA_MODEL_DIR")]
-    pub model: Option<PathBuf>,
-    /// GLUE root holding <TASK>/train.tsv and dev.tsv.
-    #[arg(long, env = "HETEROLORA_GLUE_DIR")]
-    pub glue: Option<PathBuf>,
+    #[command(flatten)]
+    pub assets: crate::cli::assets::AssetArgs,
     /// Tracker store (path or sqlite:/// URI); default $MLFLOW_TRACKING_URI, else tracking/mlflow.db.
     #[arg(long)]
     pub tracking_uri: Option<String>,
@@ -167,7 +163,10 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
         None => {
             let cfg = args.opts.config()?;
             let tracker = Tracker::open_or_default(args.opts.tracking_uri.as_deref())?;
-            let source = AssetSource::new(args.opts.model.as_deref(), args.opts.glue.as_deref());
+            let source = AssetSource::new(
+                args.opts.assets.model.as_deref(),
+                args.opts.assets.glue.as_deref(),
+            );
             let mut study = Study::new(cfg, tracker, Box::new(source));
             let plan = study.plan()?;
             println!("{plan}");

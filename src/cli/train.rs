@@ -23,12 +23,8 @@ pub struct TrainArgs {
     /// allocation JSON file.
     #[arg(long, required_unless_present = "resume")]
     pub allocation: Option<String>,
-    /// Model folder (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, env = "HETEROLORA_MODEL_DIR")]
-    pub model: Option<PathBuf>,
-    /// GLUE root holding <TASK>/train.tsv and dev.tsv.
-    #[arg(long, env = "HETEROLORA_GLUE_DIR")]
-    pub glue: Option<PathBuf>,
+    #[command(flatten)]
+    pub assets: crate::cli::assets::AssetArgs,
     /// Where checkpoints and adapters go (default: runs/train-<task>-<time>).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -142,10 +138,10 @@ impl TrainArgs {
                 job
             }
         };
-        if let Some(m) = &self.model {
+        if let Some(m) = &self.assets.model {
             job.model_dir = Some(m.clone());
         }
-        if let Some(g) = &self.glue {
+        if let Some(g) = &self.assets.glue {
             job.glue_dir = Some(g.clone());
         }
         if self.limit_train.is_some() {

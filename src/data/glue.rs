@@ -1,4 +1,5 @@
-//! GLUE tasks, splits, label maps and the TSV reader.
+//! The GLUE TSV reader: per-task layouts, label maps and [`GlueDataset`] ([`Task`] and
+//! [`Split`] are in [`super::task`]).
 //!
 //! The files are the official GLUE task files as `download_glue_data.py` leaves them. They are
 //! read the way GLUE's own processors read them: split on tabs only, no quote handling (MRPC and
@@ -18,265 +19,10 @@
 //! Test files are unlabelled and have their own layout (an `index` column first; CoLA's test
 //! file has a header). A row that does not fit fails with the file, the line and the reason.
 
+pub use super::task::{Split, Task};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-
-/// A GLUE task this crate can load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Task {
-    Mrpc,
-    Rte,
-    Sst2,
-    Cola,
-    Stsb,
-    Qnli,
-    Wnli,
-}
-
-impl Task {
-    /// Every supported task, in the order the GLUE paper lists the ones we use.
-    pub const ALL: [Task; 7] = [
-        Task::Cola,
-        Task::Sst2,
-        Task::Mrpc,
-        Task::Stsb,
-        Task::Qnli,
-        Task::Rte,
-        Task::Wnli,
-    ];
-
-    /// Lower-case name as the Hugging Face `glue` dataset configs spell it (`sst2`, `stsb`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Mrpc => "mrpc",
-            Task::Rte => "rte",
-            Task::Sst2 => "sst2",
-            Task::Cola => "cola",
-            Task::Stsb => "stsb",
-            Task::Qnli => "qnli",
-            Task::Wnli => "wnli",
-        }
-    }
-
-    /// The folder name GLUE's download script uses (`SST-2`, `STS-B`, `CoLA`).
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            Task::Mrpc => "MRPC",
-            Task::Rte => "RTE",
-            Task::Sst2 => "SST-2",
-            Task::Cola => "CoLA",
-            Task::Stsb => "STS-B",
-            Task::Qnli => "QNLI",
-            Task::Wnli => "WNLI",
-        }
-    }
-
-    /// Number of model outputs: 1 for the regression task STS-B, else the number of classes.
-    pub fn num_labels(self) -> usize {
-        match self {
-            Task::Stsb => 1,
-            _ => 2,
-        }
-    }
-
-    pub fn is_regression(self) -> bool {
-        self == Task::Stsb
-    }
-
-    /// Whether each example is a sentence pair.
-    pub fn is_pair(self) -> bool {
-        !matches!(self, Task::Sst2 | Task::Cola)
-    }
-
-    /// Class names indexed by class id (empty for STS-B). The ids follow the Hugging Face `glue`
-    /// datasets, so predictions are comparable with models trained there.
-    pub fn label_names(self) -> &'static [&'static str] {
-        match self {
-            Task::Mrpc => &["not_equivalent", "equivalent"],
-            Task::Rte | Task::Qnli => &["entailment", "not_entailment"],
-            Task::Sst2 => &["negative", "positive"],
-            Task::Cola => &["unacceptable", "acceptable"],
-            Task::Wnli => &["not_entailment", "entailment"],
-            Task::Stsb => &[],
-        }
-    }
-
-    /// The metric GLUE papers report first for this task; a key of [`super::Metrics`].
-    pub fn primary_metric(self) -> &'static str {
-        match self {
-            Task::Cola => "matthews",
-            Task::Stsb => "pearson",
-            _ => "accuracy",
-        }
-    }
-
-    /// All metric names [`super::metrics::compute`] returns for this task.
-    pub fn metric_names(self) -> &'static [&'static str] {
-        match self {
-            Task::Mrpc => &["accuracy", "f1", "combined"],
-            Task::Cola => &["matthews", "accuracy"],
-            Task::Stsb => &["pearson", "spearman", "combined"],
-            _ => &["accuracy"],
-        }
-    }
-
-    /// Whether the pinned GLUE copy this project verifies against (see
-    /// `datasets/manifests/glue.json`) has a training split. QNLI's `train.tsv` is missing from
-    /// it; the official archive has one, and `fetch glue` keeps it when it downloads the archive.
-    pub fn has_train(self) -> bool {
-        self != Task::Qnli
-    }
-
-    /// Maps a label as written in the task's files to its class id.
-    fn parse_class(self, s: &str) -> Option<u32> {
-        match self {
-            Task::Rte | Task::Qnli => match s {
-                "entailment" => Some(0),
-                "not_entailment" => Some(1),
-                _ => None,
-            },
-            Task::Stsb => None,
-            _ => match s {
-                "0" => Some(0),
-                "1" => Some(1),
-                _ => None,
-            },
-        }
-    }
-
-    fn class_spelling(self) -> &'static str {
-        match self {
-            Task::Rte | Task::Qnli => "`entailment` or `not_entailment`",
-            _ => "`0` or `1`",
-        }
-    }
-
-    fn layout(self, split: Split) -> Layout {
-        use LabelCol::*;
-        let l = |header: Option<&'static str>, fields, a, b, label| Layout {
-            header,
-            fields,
-            at_least: false,
-            a,
-            b,
-            label,
-        };
-        match (self, split) {
-            (Task::Mrpc, Split::Test) => l(Some("index"), 5, 3, Some(4), NoLabel),
-            (Task::Mrpc, _) => l(Some("Quality"), 5, 3, Some(4), Col(0)),
-            (Task::Rte | Task::Qnli | Task::Wnli, Split::Test) => {
-                l(Some("index"), 3, 1, Some(2), NoLabel)
-            }
-            (Task::Rte | Task::Qnli | Task::Wnli, _) => l(Some("index"), 4, 1, Some(2), Col(3)),
-            (Task::Sst2, Split::Test) => l(Some("index"), 2, 1, None, NoLabel),
-            (Task::Sst2, _) => l(Some("sentence"), 2, 0, None, Col(1)),
-            (Task::Cola, Split::Test) => l(Some("index"), 2, 1, None, NoLabel),
-            (Task::Cola, _) => l(None, 4, 3, None, Col(1)),
-            (Task::Stsb, Split::Test) => Layout {
-                at_least: true,
-                ..l(Some("index"), 9, 7, Some(8), NoLabel)
-            },
-            (Task::Stsb, _) => Layout {
-                at_least: true,
-                ..l(Some("index"), 10, 7, Some(8), Last)
-            },
-        }
-    }
-}
-
-impl fmt::Display for Task {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.dir_name())
-    }
-}
-
-impl FromStr for Task {
-    type Err = Error;
-    /// Case-insensitive; accepts `sst-2`/`sst2`/`sst`, `sts-b`/`stsb`/`sts`, `cola`, ...
-    fn from_str(s: &str) -> Result<Self> {
-        let k: String = s
-            .trim()
-            .chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .collect::<String>()
-            .to_ascii_lowercase();
-        Ok(match k.as_str() {
-            "mrpc" => Task::Mrpc,
-            "rte" => Task::Rte,
-            "sst2" | "sst" => Task::Sst2,
-            "cola" => Task::Cola,
-            "stsb" | "sts" => Task::Stsb,
-            "qnli" => Task::Qnli,
-            "wnli" => Task::Wnli,
-            _ => {
-                return Err(Error::invalid(
-                    "task",
-                    s,
-                    "one of mrpc, rte, sst2, cola, stsb, qnli, wnli",
-                ))
-            }
-        })
-    }
-}
-
-/// A dataset split. GLUE calls the validation split `dev`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Split {
-    Train,
-    Dev,
-    Test,
-}
-
-impl Split {
-    pub const ALL: [Split; 3] = [Split::Train, Split::Dev, Split::Test];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Dev => "dev",
-            Split::Test => "test",
-        }
-    }
-
-    /// The split's file inside a task folder.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Split::Train => "train.tsv",
-            Split::Dev => "dev.tsv",
-            Split::Test => "test.tsv",
-        }
-    }
-
-    /// GLUE's test labels are not public.
-    pub fn is_labelled(self) -> bool {
-        self != Split::Test
-    }
-}
-
-impl fmt::Display for Split {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Split {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "train" => Ok(Split::Train),
-            "dev" | "validation" | "val" | "eval" => Ok(Split::Dev),
-            "test" => Ok(Split::Test),
-            _ => Err(Error::invalid(
-                "split",
-                s,
-                "train, dev (validation) or test",
-            )),
-        }
-    }
-}
 
 /// An example's gold label.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -582,6 +328,64 @@ fn parse_label(task: Task, s: &str, col: usize, path: &Path, line: usize) -> Res
                 ),
             )
         })
+    }
+}
+
+impl Task {
+    /// Maps a label as written in the task's files to its class id.
+    fn parse_class(self, s: &str) -> Option<u32> {
+        match self {
+            Task::Rte | Task::Qnli => match s {
+                "entailment" => Some(0),
+                "not_entailment" => Some(1),
+                _ => None,
+            },
+            Task::Stsb => None,
+            _ => match s {
+                "0" => Some(0),
+                "1" => Some(1),
+                _ => None,
+            },
+        }
+    }
+
+    fn class_spelling(self) -> &'static str {
+        match self {
+            Task::Rte | Task::Qnli => "`entailment` or `not_entailment`",
+            _ => "`0` or `1`",
+        }
+    }
+
+    fn layout(self, split: Split) -> Layout {
+        use LabelCol::*;
+        let l = |header: Option<&'static str>, fields, a, b, label| Layout {
+            header,
+            fields,
+            at_least: false,
+            a,
+            b,
+            label,
+        };
+        match (self, split) {
+            (Task::Mrpc, Split::Test) => l(Some("index"), 5, 3, Some(4), NoLabel),
+            (Task::Mrpc, _) => l(Some("Quality"), 5, 3, Some(4), Col(0)),
+            (Task::Rte | Task::Qnli | Task::Wnli, Split::Test) => {
+                l(Some("index"), 3, 1, Some(2), NoLabel)
+            }
+            (Task::Rte | Task::Qnli | Task::Wnli, _) => l(Some("index"), 4, 1, Some(2), Col(3)),
+            (Task::Sst2, Split::Test) => l(Some("index"), 2, 1, None, NoLabel),
+            (Task::Sst2, _) => l(Some("sentence"), 2, 0, None, Col(1)),
+            (Task::Cola, Split::Test) => l(Some("index"), 2, 1, None, NoLabel),
+            (Task::Cola, _) => l(None, 4, 3, None, Col(1)),
+            (Task::Stsb, Split::Test) => Layout {
+                at_least: true,
+                ..l(Some("index"), 9, 7, Some(8), NoLabel)
+            },
+            (Task::Stsb, _) => Layout {
+                at_least: true,
+                ..l(Some("index"), 10, 7, Some(8), Last)
+            },
+        }
     }
 }
 

@@ -4,8 +4,10 @@
 //! - [`methods`]: the methods as data ([`Method::all`]: uniform r = 2 and r = 8, random, static
 //!   HeteroLoRA with each proxy, dynamic HeteroLoRA, the LoRA + shortcut space, heterogeneous ranks);
 //! - [`protocol`]: [`Protocol::cpu`] and [`Protocol::paper`], validated;
+//! - [`config`]: [`StudyConfig`]; [`plan`]: [`Plan`], every child with its budget and status;
 //! - [`runner`]: [`Study`]: one parent run, a child run per (method, seed) tagged
 //!   `study.method`/`study.seed`/`study.key`, finished children skipped, failures reported;
+//! - [`execute`]: [`execute_method`], one method on one seed (also `heterolora run`);
 //! - [`report`]: [`StudyReport`]: tables, plots and summary under `results/<study>/`;
 //! - [`record`]: [`ChildRecord`], the per-child result kept in the tracker and committed;
 //! - [`source`]: where model and data come from; [`dynamic`]: the re-allocation training hook.
@@ -26,18 +28,24 @@
 //! # ; Ok(()) }
 //! ```
 
+pub mod config;
 pub mod dynamic;
+pub mod execute;
 pub mod methods;
+pub mod plan;
 pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod runner;
 pub mod source;
 
+pub use config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT, SEEDS};
 pub use dynamic::DynamicHook;
+pub use execute::{execute_method, MethodOutput};
 pub use methods::{AllocatorSpec, Method, Space};
+pub use plan::{ChildPlan, Plan};
 pub use protocol::Protocol;
 pub use record::ChildRecord;
 pub use report::StudyReport;
-pub use runner::{execute_method, Order, Plan, Study, StudyConfig, StudyOutcome};
+pub use runner::{Study, StudyOutcome};
 pub use source::{AssetSource, Loaded, StudySource};

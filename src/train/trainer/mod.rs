@@ -10,15 +10,15 @@
 //! variables and the optimiser, and [`Trainer::resume_from`] restores all three, so a resumed run
 //! computes exactly what an uninterrupted one would have.
 
-use super::checkpoint::{self, AdapterRecord, CheckpointState, CHECKPOINT_VERSION};
+use super::checkpoint::{CheckpointState, CHECKPOINT_VERSION};
 use super::clip::{clip_by_global_norm, Grads};
 use super::config::TrainConfig;
 use super::hook::{HookState, TrainHook};
 use super::interrupt::StopFlag;
 use super::optim::AdamW;
 use super::progress::Progress;
-use super::result::{EvalRecord, TrainResult};
-use crate::data::{metrics, Batch, Batcher, EncodedDataset, Task};
+use super::result::TrainResult;
+use crate::data::{Batch, Batcher, EncodedDataset, Task};
 use crate::device::device_name;
 use crate::model::SequenceClassifier;
 use crate::rng::Rng;
@@ -27,8 +27,11 @@ use crate::tracking::{RunLogger, RunStatus};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Var};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
+
+mod eval;
+mod persist;
 
 /// Fine-tunes a [`SequenceClassifier`] on one task.
 ///
@@ -209,66 +212,6 @@ impl Trainer {
     }
     pub fn total_steps(&self) -> usize {
         self.cfg.total_steps(self.train.len())
-    }
-
-    /// Continue from the checkpoint in `dir` (a checkpoint directory or a run's output
-    /// directory): adapters, head, optimiser, step, data position, RNG, history, hook states.
-    /// The trainer must have been built with the same config and allocation as the checkpoint's
-    /// run; anything else is an error naming the difference.
-    pub fn resume_from(&mut self, dir: &Path) -> Result<()> {
-        let (ckpt_dir, state) = checkpoint::load_state(dir)?;
-        if state.task != self.task.name() {
-            return Err(Error::Config {
-                field: "task".into(),
-                reason: format!(
-                    "the checkpoint is for {}, this run is {}",
-                    state.task, self.task
-                ),
-            });
-        }
-        if state.config != self.cfg {
-            let ours = self.cfg.to_params();
-            let diff: Vec<String> = state
-                .config
-                .to_params()
-                .into_iter()
-                .zip(ours)
-                .filter(|(a, b)| a.1 != b.1)
-                .map(|(a, b)| format!("{} = {} in the checkpoint, {} now", a.0, a.1, b.1))
-                .collect();
-            if !diff.is_empty() {
-                return Err(Error::Config {
-                    field: "resume".into(),
-                    reason: format!(
-                        "the run's config differs from the checkpoint's: {}. Resume with the checkpoint's settings",
-                        diff.join("; ")
-                    ),
-                });
-            }
-        }
-        // Recreate every adapter the checkpoint had (a hook may have created more than the
-        // initial allocation), then put the checkpoint's allocation in force.
-        for a in &state.adapters {
-            if self.model.slot_rank(a.slot) != Some((a.r, a.lora_alpha)) {
-                self.model.add_slot(a.slot, a.r, a.lora_alpha)?;
-            }
-        }
-        self.model.apply_allocation(&state.allocation)?;
-        for a in &state.adapters {
-            self.model.set_enabled(a.slot, a.enabled)?;
-        }
-        let vars = self.model.adapter_vars();
-        checkpoint::restore(&ckpt_dir, &vars, &mut self.opt, &self.device)?;
-        for hook in self.hooks.iter_mut() {
-            if let Some(s) = state.hooks.get(hook.name()) {
-                hook.load_state(s.clone())?;
-            }
-        }
-        self.allocation = state.allocation.clone();
-        self.vars = self.model.trainable_vars();
-        self.st = state;
-        self.resumed_from = Some(ckpt_dir);
-        Ok(())
     }
 
     /// Run the training loop to the end (or to Ctrl-C / [`StopFlag::stop`]), logging through
@@ -610,142 +553,6 @@ impl Trainer {
         Ok(())
     }
 
-    /// Metrics of the current model on the dev split: the task's metrics and `loss`.
-    pub fn evaluate(&self) -> Result<BTreeMap<String, f64>> {
-        let k = self.task.num_labels();
-        let n = self.dev_labels.len();
-        let mut logits_all = vec![0f32; n * k];
-        let mut loss_sum = 0f64;
-        for batch in &self.dev_batches {
-            let logits = self.model.forward(
-                &batch.input_ids,
-                &batch.token_type_ids,
-                &batch.attention_mask,
-                None,
-            )?;
-            let loss = self.model.loss(&logits, &batch.labels)?;
-            loss_sum += loss.to_dtype(DType::F32)?.to_scalar::<f32>()? as f64 * batch.size() as f64;
-            let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-            for (row, &i) in rows.iter().zip(&batch.indices) {
-                logits_all[i * k..(i + 1) * k].copy_from_slice(row);
-            }
-        }
-        let m = metrics::compute_from_logits(self.task, &logits_all, &self.dev_labels)?;
-        let mut out: BTreeMap<String, f64> = m.values.clone();
-        out.insert("loss".to_string(), loss_sum / n as f64);
-        Ok(out)
-    }
-
-    fn evaluate_and_log(
-        &mut self,
-        logger: &mut dyn RunLogger,
-        progress: &Progress,
-        epoch_end: bool,
-    ) -> Result<()> {
-        let metrics = self.evaluate()?;
-        let (sum, count) = self.st.loss_since_eval;
-        let train_loss = if count > 0 {
-            sum / count as f64
-        } else {
-            f64::NAN
-        };
-        self.st.loss_since_eval = (0.0, 0);
-        let step = self.st.step;
-        let epoch = self.st.epoch + 1;
-        let mut logged: Vec<(String, f64)> = metrics
-            .iter()
-            .map(|(k, v)| (format!("dev_{k}"), *v))
-            .collect();
-        if epoch_end {
-            logged.push(("epoch".to_string(), epoch as f64));
-            logged.push(("epoch_train_loss".to_string(), train_loss));
-        }
-        logger.log_metrics(&logged, step as i64)?;
-        let primary = self.task.primary_metric();
-        let value = metrics.get(primary).copied().unwrap_or(f64::NAN);
-        let mut improved = false;
-        if epoch_end && value.is_finite() && self.st.best_metric.is_none_or(|b| value > b) {
-            self.st.best_metric = Some(value);
-            self.st.best_epoch = Some(epoch);
-            improved = true;
-        }
-        let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        progress.println(&format!(
-            "{} {epoch} step {step}: train loss {train_loss:.4}, dev {}{}",
-            if epoch_end { "epoch" } else { "(epoch" },
-            shown.join(", "),
-            if improved { "  (best so far)" } else { "" }
-        ));
-        self.st.evals.push(EvalRecord {
-            epoch,
-            step,
-            epoch_end,
-            train_loss,
-            metrics,
-            elapsed_s: self.st.wall_time_s,
-        });
-        if improved {
-            if let Some(dir) = &self.output_dir {
-                self.model.save_adapters(&dir.join("best"))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn checkpoint_dir(&self) -> Option<PathBuf> {
-        self.output_dir.as_ref().map(|d| d.join("checkpoint"))
-    }
-
-    /// Write a checkpoint now (into `<output>/checkpoint`); a no-op without an output directory.
-    pub fn save_checkpoint(&mut self) -> Result<()> {
-        let Some(dir) = self.checkpoint_dir() else {
-            return Ok(());
-        };
-        self.st.adapters = self
-            .model
-            .adapter_slots()
-            .into_iter()
-            .filter_map(|slot| {
-                let (r, lora_alpha) = self.model.slot_rank(slot)?;
-                Some(AdapterRecord {
-                    slot,
-                    r,
-                    lora_alpha,
-                    enabled: self.model.is_enabled(slot),
-                })
-            })
-            .collect();
-        self.st.allocation = self.allocation.clone();
-        self.st.hooks = self
-            .hooks
-            .iter()
-            .map(|h| (h.name().to_string(), h.state()))
-            .collect();
-        checkpoint::save(&dir, &self.st, &self.model.adapter_vars(), &self.opt)
-    }
-
-    fn finish_artifacts(&mut self, logger: &mut dyn RunLogger) -> Result<()> {
-        let (dir, temporary) = match &self.output_dir {
-            Some(d) => (d.join("final"), false),
-            None => (
-                std::env::temp_dir().join(format!("heterolora-final-{}", uuid::Uuid::new_v4())),
-                true,
-            ),
-        };
-        self.model.save_adapters(&dir)?;
-        log_dir(logger, &dir, "adapters")?;
-        if let Some(out) = &self.output_dir {
-            let best = out.join("best");
-            if best.is_dir() {
-                log_dir(logger, &best, "best_adapters")?;
-            }
-        }
-        if temporary {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        Ok(())
-    }
-
     fn result(&self, status: RunStatus, session_eps: f64) -> TrainResult {
         let eps = if self.st.train_time_s > 0.0 {
             self.st.examples_seen as f64 / self.st.train_time_s
@@ -785,17 +592,4 @@ fn ranks_string(a: &Allocation) -> String {
     } else {
         s
     }
-}
-
-fn log_dir(logger: &mut dyn RunLogger, dir: &Path, artifact_dir: &str) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    entries.sort();
-    for p in entries {
-        logger.log_artifact(&p, Some(artifact_dir))?;
-    }
-    Ok(())
 }
