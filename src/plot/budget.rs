@@ -253,6 +253,47 @@ fn param_ticks(budgets: &[f64], lo: f64, hi: f64, log: bool) -> Option<Vec<f64>>
     Some(ticks)
 }
 
+/// Marker shape of the `i`-th series: colours cycle after 8, so each cycle gets its own shape and
+/// no two of up to 24 methods look alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Circle,
+    Triangle,
+    Cross,
+}
+
+impl Marker {
+    fn of(i: usize) -> Marker {
+        match (i / palette::OKABE_ITO.len()) % 3 {
+            0 => Marker::Circle,
+            1 => Marker::Triangle,
+            _ => Marker::Cross,
+        }
+    }
+
+    /// Draws the marker at `at` (in `area`'s coordinates), `size` pixels in radius.
+    fn draw<DB: DrawingBackend, CT: CoordTranslate>(
+        self,
+        area: &DrawingArea<DB, CT>,
+        at: CT::From,
+        size: i32,
+        style: ShapeStyle,
+    ) -> Result<()> {
+        match self {
+            Marker::Circle => area.draw(&Circle::new(at, size, style)),
+            Marker::Triangle => area.draw(&TriangleMarker::new(at, size + 2, style)),
+            Marker::Cross => area.draw(&Cross::new(at, size, style.stroke_width(2))),
+        }
+        .map_err(plot_err)
+    }
+}
+
+/// Pixel width of the legend column for `names` at the 13 px label font.
+fn legend_width(names: &[String]) -> i32 {
+    let chars = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as i32;
+    (36 + chars * 7).clamp(90, 320)
+}
+
 impl Plot for BudgetPlot {
     fn size(&self) -> (u32, u32) {
         self.size
@@ -336,9 +377,12 @@ impl Plot for BudgetPlot {
         )
         .map_err(plot_err)?;
         let (_, area) = root.split_vertically(56);
+        // The legend gets its own column right of the plot: inside, it hid points (the 4x-budget
+        // reference sits in the corner a legend would take).
+        let lw = legend_width(&methods);
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
-            .margin_right(28)
+            .margin_right(28 + lw)
             .x_label_area_size(48)
             .y_label_area_size(72)
             .build_cartesian_2d(xa..xb, ylo..yhi)
@@ -369,6 +413,7 @@ impl Plot for BudgetPlot {
             }
         }
         if let Some(ticks) = &ticks {
+            let mut last_label: Option<i32> = None;
             for &t in ticks {
                 let x = tx(t);
                 chart
@@ -384,8 +429,15 @@ impl Plot for BudgetPlot {
                     BLACK.stroke_width(1),
                 ))
                 .map_err(plot_err)?;
+                // Budgets a few percent apart (53.8k and 55.3k) would print on top of each other.
+                let label = fmt_params(t);
+                let half = 4 * label.chars().count() as i32;
+                if last_label.is_some_and(|end| px - half < end + 6) {
+                    continue;
+                }
+                last_label = Some(px + half);
                 root.draw_text(
-                    &fmt_params(t),
+                    &label,
                     &text(13.0).pos(Pos::new(HPos::Center, VPos::Top)),
                     (px, py + 8),
                 )
@@ -395,6 +447,7 @@ impl Plot for BudgetPlot {
 
         for (i, method) in methods.iter().enumerate() {
             let colour = palette::series(i);
+            let marker = Marker::of(i);
             let off = dx(method);
             let tx = move |v: f64| tx(v) + off;
             let rows: Vec<&BudgetSummary> =
@@ -409,12 +462,9 @@ impl Plot for BudgetPlot {
                 .filter(|p| &p.method == method && p.metric.is_finite())
                 .map(|p| (tx(p.params as f64), p.metric))
                 .collect();
-            chart
-                .draw_series(
-                    raw.iter()
-                        .map(|&c| Circle::new(c, 3, colour.mix(0.3).filled())),
-                )
-                .map_err(plot_err)?;
+            for &c in &raw {
+                marker.draw(chart.plotting_area(), c, 3, colour.mix(0.3).filled())?;
+            }
             chart
                 .draw_series(rows.iter().filter(|s| s.n > 1).map(|s| {
                     ErrorBar::new_vertical(
@@ -432,28 +482,35 @@ impl Plot for BudgetPlot {
                     rows.iter().map(|s| (tx(s.params), s.mean)),
                     colour.stroke_width(2),
                 ))
-                .map_err(plot_err)?
-                .label(method.as_str())
-                .legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(0, 0), (20, 0)], colour.stroke_width(2))
-                        + Circle::new((10, 0), 4, colour.filled())
-                });
-            chart
-                .draw_series(
-                    rows.iter()
-                        .map(|s| Circle::new((tx(s.params), s.mean), 4, colour.filled())),
-                )
                 .map_err(plot_err)?;
+            for s in &rows {
+                marker.draw(
+                    chart.plotting_area(),
+                    (tx(s.params), s.mean),
+                    4,
+                    colour.filled(),
+                )?;
+            }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(palette::GRID)
-            .label_font(text(13.0))
-            .draw()
+        // The legend column, top right, in method order.
+        let (_, top) = chart.backend_coord(&(xa, yhi));
+        let x0 = w - lw - 12;
+        for (i, method) in methods.iter().enumerate() {
+            let colour = palette::series(i);
+            let y = top + 8 + 20 * i as i32;
+            root.draw(&PathElement::new(
+                vec![(x0, y), (x0 + 22, y)],
+                colour.stroke_width(2),
+            ))
             .map_err(plot_err)?;
+            Marker::of(i).draw(root, (x0 + 11, y), 4, colour.filled())?;
+            root.draw_text(
+                method,
+                &text(13.0).pos(Pos::new(HPos::Left, VPos::Center)),
+                (x0 + 30, y),
+            )
+            .map_err(plot_err)?;
+        }
         Ok(())
     }
 }
@@ -483,6 +540,46 @@ mod tests {
             .map(|c| c.split('"').next().unwrap())
             .collect();
         assert_eq!(xs.len(), 3, "{xs:?}");
+    }
+
+    #[test]
+    fn many_methods_get_distinct_markers_and_a_legend_beside_the_plot() {
+        // 12 methods: the Okabe-Ito colours cycle after 8, so methods 9-12 are triangles.
+        let pts: Vec<BudgetPoint> = (0..12)
+            .map(|i| BudgetPoint::new(format!("method-{i:02}"), 1000 * (1 + i % 3), 0.8, 0))
+            .collect();
+        let plot = BudgetPlot::new(pts).size(800, 500);
+        assert_eq!(Marker::of(7), Marker::Circle);
+        assert_eq!(Marker::of(8), Marker::Triangle);
+        assert_eq!(Marker::of(16), Marker::Cross);
+        let svg = plot.render().unwrap().to_svg().to_string();
+        assert!(svg.contains("<polygon"), "no triangle marker drawn");
+        // Every legend entry is drawn right of the last x tick label, i.e. outside the plot.
+        let text_x = |label: &str| -> f64 {
+            let at = svg.find(&format!(">\n{label}\n</text>")).expect(label);
+            let open = svg[..at].rfind("<text").unwrap();
+            let tag = &svg[open..at];
+            let x = tag.split("x=\"").nth(1).unwrap().split('"').next().unwrap();
+            x.parse().unwrap()
+        };
+        let last_tick = text_x("3k");
+        for i in 0..12 {
+            assert!(text_x(&format!("method-{i:02}")) > last_tick + 20.0);
+        }
+    }
+
+    #[test]
+    fn close_budgets_do_not_print_overlapping_tick_labels() {
+        let pts = vec![
+            BudgetPoint::new("a", 18_432, 0.7, 0),
+            BudgetPoint::new("b", 53_760, 0.7, 0),
+            BudgetPoint::new("c", 55_296, 0.7, 0),
+            BudgetPoint::new("d", 73_728, 0.7, 0),
+        ];
+        let svg = BudgetPlot::new(pts).render().unwrap().to_svg().to_string();
+        let label = |t: &str| svg.contains(&format!(">\n{t}\n</text>"));
+        assert!(label("18.4k") && label("53.8k") && label("73.7k"), "{svg}");
+        assert!(!label("55.3k"), "55.3k overlaps 53.8k");
     }
 
     #[test]

@@ -21,6 +21,8 @@ mod summary;
 
 /// The method every other is compared with.
 pub const BASELINE: &str = "uniform-r2";
+/// The baseline of the LoRA + shortcut methods: uniform r = 2 over the same slots.
+pub const SC_BASELINE: &str = "sc-uniform-r2";
 /// The paper's claimed gain on MRPC, in points.
 pub const PAPER_GAIN: f64 = 1.6;
 

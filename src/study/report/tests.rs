@@ -109,6 +109,41 @@ fn summary_sentences_follow_the_numbers() {
         "{s2}"
     );
     assert!(s2.contains("short of the paper's +1.6"), "{s2}");
+    // Shortcut methods are held against uniform r = 2 over the same slots, not the q,v baseline;
+    // proxies that choose the same slots tie and are all named.
+    let mut sc = rep.clone();
+    for (seed, b, h) in [(0, 0.75, 0.72), (13, 0.76, 0.73), (42, 0.77, 0.74)] {
+        sc.records.push(rec("sc-uniform-r2", "uniform", seed, b));
+        sc.records
+            .push(rec("sc-dynamic-combined", "dynamic", seed, h));
+        let mut snip = rec("static-snip-w0", "static", seed, 0.0);
+        snip.best_metric = rep
+            .records
+            .iter()
+            .find(|r| r.method == "static-grad-norm" && r.seed == seed)
+            .unwrap()
+            .best_metric;
+        sc.records.push(snip);
+    }
+    let s4 = sc.summary_markdown();
+    assert!(
+        s4.contains("against its uniform baseline sc-uniform-r2 (18432 adapter parameters): accuracy 76.00 ± 1.00"),
+        "{s4}"
+    );
+    assert!(
+        s4.contains("(sc-dynamic-combined, 18432 adapter parameters): 73.00 ± 1.00 over 3 seed(s): it fell behind the baseline by 3.00 points (-3.00)"),
+        "{s4}"
+    );
+    assert!(
+        s4.contains(
+            "dynamic HeteroLoRA with shortcuts, separated (sc-dynamic-separated): not finished yet"
+        ),
+        "{s4}"
+    );
+    assert!(
+        s4.contains("static-grad-norm, static-snip-w0 (tied, same per-seed results) at 83.00"),
+        "{s4}"
+    );
     // The +1.6 target is the paper's MRPC figure: not held against another task.
     let mut rte = rep.clone();
     rte.records.iter_mut().for_each(|r| r.task = "rte".into());
