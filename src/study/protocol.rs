@@ -33,9 +33,9 @@ use serde::{Deserialize, Serialize};
 /// 3e-3 and batch 32 at 70.34% (majority class 68.4%), too close to the floor for methods to
 /// separate. Our trainer does about 17 MRPC training examples a second on 2 free cores at batch
 /// 32 (`heterolora bench train --bucket`); on free cores a child run (two epochs of MRPC's 3,668
-/// training examples, scoring, evaluation) took 188-569 s, dynamic methods the longest (8
-/// re-scorings). The first 25 of the CPU study's 36 children (12 methods x 3 seeds, see
-/// [`super::Method::cpu_default`]) took 3.6 hours of wall time together, some of it slowed by
+/// training examples, scoring, evaluation) took 188-719 s, the dynamic shortcut methods the
+/// longest (8 re-scorings of 35 slots). The CPU study's 36 children (12 methods x 3 seeds, see
+/// [`super::Method::cpu_default`]) took 4.9 hours of wall time together, some of it slowed by
 /// other work on the machine. Proxies score 16 batches of 16 examples (256 examples, as many as
 /// the reference's 32 batches of 8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
