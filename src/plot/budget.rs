@@ -4,6 +4,7 @@
 use super::figure::Figure;
 use super::font::{bold, coloured, text};
 use super::frame::{floats, strings};
+use super::grid::text_width;
 use super::palette;
 use super::{fmt_num, fmt_params, padded, plot_err, Plot, DEFAULT_SIZE};
 use crate::{Error, Result};
@@ -289,9 +290,13 @@ impl Marker {
 }
 
 /// Pixel width of the legend column for `names` at the 13 px label font.
-fn legend_width(names: &[String]) -> i32 {
-    let chars = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as i32;
-    (36 + chars * 7).clamp(90, 320)
+fn legend_width<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, names: &[String]) -> i32 {
+    let widest = names
+        .iter()
+        .map(|n| text_width(root, n, &text(13.0)))
+        .max()
+        .unwrap_or(0);
+    (36 + widest).clamp(90, 320)
 }
 
 impl Plot for BudgetPlot {
@@ -379,7 +384,7 @@ impl Plot for BudgetPlot {
         let (_, area) = root.split_vertically(56);
         // The legend gets its own column right of the plot: inside, it hid points (the 4x-budget
         // reference sits in the corner a legend would take).
-        let lw = legend_width(&methods);
+        let lw = legend_width(root, &methods);
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .margin_right(28 + lw)
@@ -431,7 +436,7 @@ impl Plot for BudgetPlot {
                 .map_err(plot_err)?;
                 // Budgets a few percent apart (53.8k and 55.3k) would print on top of each other.
                 let label = fmt_params(t);
-                let half = 4 * label.chars().count() as i32;
+                let half = text_width(root, &label, &text(13.0)) / 2;
                 if last_label.is_some_and(|end| px - half < end + 6) {
                     continue;
                 }

@@ -63,7 +63,8 @@ pub(crate) struct Grid {
     pub y_desc: Option<String>,
 }
 
-fn text_width<DB: DrawingBackend>(
+/// Pixel width of `s` in `style`, measured with the font (7 px a character if it cannot be).
+pub(super) fn text_width<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &str,
     style: &TextStyle,
