@@ -52,6 +52,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--bucket", action="store_true", help="sort pairs by length before batching")
+    ap.add_argument("--fixed-len", action="store_true", help="pad every batch to --max-len tokens")
     args = ap.parse_args()
 
     import torch
@@ -79,6 +80,8 @@ def main():
         if len(chunk) < args.batch_size:
             break
         longest = max(len(e.ids) for e, _ in chunk)
+        if args.fixed_len:
+            longest = max(longest, args.max_len)
         ids = torch.zeros(len(chunk), longest, dtype=torch.long)
         tt = torch.zeros_like(ids)
         mask = torch.zeros_like(ids)
@@ -139,6 +142,7 @@ def main():
         "batch_size": args.batch_size,
         "max_len": args.max_len,
         "bucket": args.bucket,
+        "fixed_len": args.fixed_len,
         "steps": args.steps,
         "trainable_params": trainable,
         "mean_padded_len": tokens / (args.steps * args.batch_size),

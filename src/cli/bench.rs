@@ -38,6 +38,9 @@ pub struct BenchTrainArgs {
     /// Sort pairs by length before batching (less padding, as bucketed training batches).
     #[arg(long)]
     pub bucket: bool,
+    /// Pad every batch to --max-len tokens (no dynamic padding).
+    #[arg(long)]
+    pub fixed_len: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -53,6 +56,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 steps: a.steps,
                 warmup: a.warmup,
                 bucket: a.bucket,
+                fixed_len: a.fixed_len,
             };
             let report = bench_train_step(&cfg)?;
             println!("{}", serde_json::to_string(&report)?);

@@ -38,6 +38,17 @@ impl Batch {
 impl EncodedDataset {
     /// Builds the batch of `indices`, padded to the longest of them.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Result<Batch> {
+        self.batch_padded(indices, 1, device)
+    }
+
+    /// As [`Self::batch`], padded to at least `min_len` tokens (e.g. the fixed 128 of a
+    /// benchmark without dynamic padding).
+    pub fn batch_padded(
+        &self,
+        indices: &[usize],
+        min_len: usize,
+        device: &Device,
+    ) -> Result<Batch> {
         if indices.is_empty() {
             return Err(Error::invalid(
                 "batch indices",
@@ -58,6 +69,7 @@ impl EncodedDataset {
             .map(|&i| self.examples[i].ids.len())
             .max()
             .unwrap_or(0)
+            .max(min_len)
             .max(1);
         let mut ids = vec![self.pad_id; b * s];
         let mut types = vec![0u32; b * s];

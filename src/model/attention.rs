@@ -3,7 +3,8 @@
 
 use super::config::BertConfig;
 use super::context::Ctx;
-use super::nn::{softmax_last, Linear};
+use super::fused;
+use super::nn::Linear;
 use super::weights::{load_linear, WeightSource};
 use crate::adapters::{SlotId, SlotKind};
 use crate::Result;
@@ -43,7 +44,8 @@ impl BertSelfAttention {
     }
 
     /// `x [b, s, hidden]`, `mask_bias [b, 1, 1, s]` (0 on tokens, large negative on pads) ->
-    /// `Dropout(AttnOutput(context)) [b, s, hidden]`, before the residual and LayerNorm.
+    /// `AttnOutput(context) [b, s, hidden]`, before the hidden dropout, the residual and the
+    /// LayerNorm (which the layer applies in one fused op).
     pub(crate) fn forward(
         &self,
         layer: usize,
@@ -51,32 +53,14 @@ impl BertSelfAttention {
         mask_bias: &Tensor,
         ctx: &mut Ctx,
     ) -> Result<Tensor> {
-        let (b, s, hidden) = x.dims3()?;
         let slot = |k| SlotId::new(layer, k);
-        // [b, s, hidden] -> [b, heads, s, head_dim]
-        let split = |t: Tensor| -> Result<Tensor> {
-            Ok(t.reshape((b, s, self.num_heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let q = split(ctx.linear(slot(SlotKind::Query), &self.query, x)?)?;
-        let k = split(ctx.linear(slot(SlotKind::Key), &self.key, x)?)?;
-        let v = split(ctx.linear(slot(SlotKind::Value), &self.value, x)?)?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        // [b, heads, s, s]
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask_bias)?;
-        let probs = softmax_last(&scores)?;
+        let q = ctx.linear(slot(SlotKind::Query), &self.query, x)?;
+        let k = ctx.linear(slot(SlotKind::Key), &self.key, x)?;
+        let v = ctx.linear(slot(SlotKind::Value), &self.value, x)?;
         let p = ctx.attention_dropout;
-        let probs = ctx.dropout(&probs, p)?;
-        // [b, heads, s, head_dim] -> [b, s, hidden]
-        let context = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, s, hidden))?;
-        let out = ctx.linear(slot(SlotKind::AttnOutput), &self.output, &context)?;
-        let p = ctx.hidden_dropout;
-        ctx.dropout(&out, p)
+        let seed = ctx.dropout_seed(p);
+        let context = fused::attention(&q, &k, &v, mask_bias, self.num_heads, p, seed)?;
+        ctx.linear(slot(SlotKind::AttnOutput), &self.output, &context)
     }
 
     pub fn params(&self) -> usize {

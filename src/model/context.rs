@@ -1,5 +1,6 @@
 //! The state one forward pass threads through the layers: adapters, probes, dropout randomness.
 
+use super::fused;
 use super::nn::{self, Linear};
 use super::probe::{ProbeState, SlotProbe};
 use crate::adapters::{LoraAdapter, ShortcutPlacement, SlotId};
@@ -26,6 +27,14 @@ impl<'a> Ctx<'a> {
         nn::dropout(x, p, self.rng.as_deref_mut())
     }
 
+    /// A seed for a fused dropout of probability `p`: `Some` in training mode when `p > 0`.
+    pub fn dropout_seed(&mut self, p: f64) -> Option<u64> {
+        match self.rng.as_deref_mut() {
+            Some(rng) if p > 0.0 => Some(rng.next_u64()),
+            _ => None,
+        }
+    }
+
     /// The enabled adapter of `slot`, if any.
     pub fn active(&self, slot: SlotId) -> Option<&'a LoraAdapter> {
         let adapters: &'a BTreeMap<SlotId, LoraAdapter> = self.adapters;
@@ -42,6 +51,20 @@ impl<'a> Ctx<'a> {
     pub fn linear(&mut self, slot: SlotId, base: &Linear, x: &Tensor) -> Result<Tensor> {
         let probes = self.probes;
         let frozen = probes.frozen_var(slot);
+        if let (None, Some(ad), true) = (frozen, self.active(slot), self.lora_dropout <= 0.0) {
+            // The frozen map and its adapter in one op (f32 on the CPU; else primitives below).
+            let fused = fused::lora_linear(
+                x,
+                &base.weight,
+                base.bias.as_ref(),
+                ad.a.as_tensor(),
+                ad.b.as_tensor(),
+                ad.effective_scaling(),
+            )?;
+            if let Some(y) = fused {
+                return self.finish_probe(slot, x, y);
+            }
+        }
         let mut y = match frozen {
             Some(w) => base.forward_with(x, w.as_tensor())?,
             None => base.forward(x)?,

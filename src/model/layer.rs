@@ -29,7 +29,7 @@ pub struct BertLayer {
 
 fn activation(act: HiddenAct, x: &Tensor) -> Result<Tensor> {
     Ok(match act {
-        HiddenAct::Gelu => x.gelu_erf()?,
+        HiddenAct::Gelu => super::fused::gelu_erf(x)?,
         HiddenAct::GeluTanh => x.gelu()?,
         HiddenAct::Relu => x.relu()?,
         HiddenAct::Silu => x.silu()?,
@@ -105,16 +105,19 @@ impl BertLayer {
             Some(p) if layer > 0 => ctx.shortcut(slot(SlotKind::Shortcut2), p)?,
             _ => None,
         };
-        let mut sum = (attn + res1)?;
+        let mut residual = res1;
         let mut late_sc2 = None;
         if let Some(s) = sc2 {
             if extra && ctx.shortcut_enabled(slot(SlotKind::Shortcut2)) {
                 late_sc2 = Some(s);
             } else {
-                sum = (sum + s)?;
+                residual = (residual + s)?;
             }
         }
-        let mut h = self.attention_norm.forward(&sum)?;
+        let p = ctx.hidden_dropout;
+        let mut h =
+            self.attention_norm
+                .forward_residual(&attn, &residual, p, ctx.rng.as_deref_mut())?;
         if let Some(s) = late_sc2 {
             h = norm(&(h + s)?, self.eps)?;
         }
@@ -124,22 +127,22 @@ impl BertLayer {
             &ctx.linear(slot(SlotKind::FfnIn), &self.ffn_in, &h)?,
         )?;
         let f = ctx.linear(slot(SlotKind::FfnOut), &self.ffn_out, &inter)?;
-        let p = ctx.hidden_dropout;
-        let f = ctx.dropout(&f, p)?;
         let res2 = ctx
             .shortcut(slot(SlotKind::Residual2), &h)?
             .expect("an identity shortcut always contributes");
         let sc1 = ctx.shortcut(slot(SlotKind::Shortcut1), x)?;
-        let mut sum = (f + res2)?;
+        let mut residual = res2;
         let mut late_sc1 = None;
         if let Some(s) = sc1 {
             if extra && ctx.shortcut_enabled(slot(SlotKind::Shortcut1)) {
                 late_sc1 = Some(s);
             } else {
-                sum = (sum + s)?;
+                residual = (residual + s)?;
             }
         }
-        let mut out = self.output_norm.forward(&sum)?;
+        let mut out =
+            self.output_norm
+                .forward_residual(&f, &residual, p, ctx.rng.as_deref_mut())?;
         if let Some(s) = late_sc1 {
             out = norm(&(out + s)?, self.eps)?;
         }

@@ -16,6 +16,7 @@ pub mod classifier;
 pub mod config;
 pub(crate) mod context;
 pub mod embeddings;
+pub mod fused;
 pub mod encoder;
 mod io;
 pub mod layer;

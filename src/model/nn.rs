@@ -1,14 +1,15 @@
 //! Small building blocks with backward passes: linear maps, LayerNorm, softmax, dropout.
 //!
-//! candle-nn's fused `layer_norm` and `softmax_last_dim` are custom ops without a backward pass:
-//! gradients would silently stop there. LayerNorm is therefore always built from differentiable
-//! primitives, and softmax uses the fused kernel only when its input carries no gradient graph
-//! (`!Tensor::track_op()`, e.g. pure inference with every adapter disabled).
+//! On the CPU in f32 the linear maps, LayerNorm, GELU, dropout and attention run as the fused
+//! custom ops of [`super::fused`]; elsewhere (GPU, other dtypes) as candle primitives. candle-nn's
+//! own fused `layer_norm` and `softmax_last_dim` have no backward pass: gradients would silently
+//! stop there, so the fallbacks build LayerNorm from primitives and use the fused softmax only
+//! when its input carries no gradient graph.
 
+use super::fused;
 use crate::rng::Rng;
 use crate::Result;
-use candle_core::op::BackpropOp;
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Storage, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 
 /// A frozen linear map `y = x W^T + b`.
 #[derive(Debug, Clone)]
@@ -39,20 +40,10 @@ impl Linear {
         })
     }
 
-    /// `x W^T + b`. When `x` carries a gradient graph on the CPU, the backward pass computes
-    /// only dL/dx: candle's matmul backward would also compute the (unused) gradient of the frozen
-    /// weight, a third of the matmul work of a training step.
+    /// `x W^T + b`. The backward pass computes only dL/dx: the frozen weight gets no gradient
+    /// (candle's matmul backward would compute one, a third of a training step's matmul work).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.track_op() && x.device().is_cpu() {
-            let x = x.contiguous()?;
-            let x = if exact_cpu_storage(&x) { x } else { x.copy()? };
-            let op = FrozenLinearOp {
-                weight: self.weight.clone(),
-                bias: self.bias.clone(),
-            };
-            return Ok(x.apply_op1(op)?);
-        }
-        self.forward_with(x, &self.weight)
+        fused::linear(x, &self.weight, self.bias.as_ref())
     }
 
     /// Number of parameters.
@@ -84,63 +75,6 @@ fn matmul_last_c(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     y.reshape(out)
 }
 
-/// Whether `x` is contiguous from offset 0 over a CPU buffer of exactly its size, so that its
-/// storage can be wrapped as a tensor of its shape.
-fn exact_cpu_storage(x: &Tensor) -> bool {
-    let (storage, layout) = x.storage_and_layout();
-    let len = match &*storage {
-        Storage::Cpu(CpuStorage::F32(v)) => v.len(),
-        Storage::Cpu(CpuStorage::F64(v)) => v.len(),
-        Storage::Cpu(CpuStorage::F16(v)) => v.len(),
-        Storage::Cpu(CpuStorage::BF16(v)) => v.len(),
-        _ => return false,
-    };
-    layout.is_contiguous() && layout.start_offset() == 0 && len == layout.shape().elem_count()
-}
-
-/// A frozen linear map as a custom op whose backward returns only the input gradient.
-struct FrozenLinearOp {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl CustomOp1 for FrozenLinearOp {
-    fn name(&self) -> &'static str {
-        "frozen-linear"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        // The caller guarantees exact_cpu_storage: the buffer is the tensor.
-        let x = Tensor::from_storage(
-            Storage::Cpu(s.clone()),
-            l.shape().clone(),
-            BackpropOp::none(),
-            false,
-        );
-        let y = matmul_last_c(&x, &self.weight.t()?)?;
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        let y = if exact_cpu_storage(&y) { y } else { y.copy()? };
-        let (storage, _) = y.storage_and_layout();
-        match &*storage {
-            Storage::Cpu(c) => Ok((c.clone(), y.shape().clone())),
-            _ => candle_core::bail!("frozen-linear: expected a CPU result"),
-        }
-    }
-
-    fn bwd(
-        &self,
-        _arg: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        // dL/dx = dL/dy W; W gets no gradient.
-        Ok(Some(matmul_last_c(grad, &self.weight)?))
-    }
-}
-
 /// A frozen LayerNorm over the last dim.
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
@@ -157,8 +91,20 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = norm(x, self.eps)?;
-        Ok(x.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        fused::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+
+    /// `LN(dropout(a) + b)`, the post-LN residual block, in one pass on the CPU; the dropout mask
+    /// (probability `p`) is drawn from `rng` in training mode.
+    pub fn forward_residual(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        p: f64,
+        rng: Option<&mut Rng>,
+    ) -> Result<Tensor> {
+        let seed = rng.filter(|_| p > 0.0).map(|r| r.next_u64());
+        fused::add_norm(a, b, &self.weight, &self.bias, self.eps, p, seed)
     }
 
     pub fn params(&self) -> usize {
@@ -201,17 +147,25 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     Ok(e.broadcast_div(&s)?)
 }
 
-/// Inverted dropout with a keep-mask drawn from `rng`; identity when `rng` is `None` or `p == 0`.
+/// Inverted dropout with a mask seeded from `rng`; identity when `rng` is `None` or `p == 0`.
 pub fn dropout(x: &Tensor, p: f64, rng: Option<&mut Rng>) -> Result<Tensor> {
     match rng {
-        Some(rng) if p > 0.0 => {
-            let mask = rng
-                .dropout_mask(x.shape(), p as f32, x.device())?
-                .to_dtype(x.dtype())?;
-            Ok((x * mask)?)
-        }
+        Some(rng) if p > 0.0 => fused::dropout(x, p, rng.next_u64()),
         _ => Ok(x.clone()),
     }
+}
+
+/// Dropout through candle primitives with the fused kernel's mask for `seed` (built on the CPU),
+/// so that every device and dtype drops the same elements.
+pub(crate) fn dropout_with_seed(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
+    let d = heterolora_kernels::Dropout::new(p as f32, seed);
+    let ones = vec![1f32; x.elem_count()];
+    let mut mask = vec![0f32; ones.len()];
+    heterolora_kernels::dropout::apply(&ones, &mut mask, d);
+    let mask = Tensor::from_vec(mask, x.shape(), &Device::Cpu)?
+        .to_device(x.device())?
+        .to_dtype(x.dtype())?;
+    Ok((x * mask)?)
 }
 
 /// A tensor of N(0, std^2) values drawn from `rng` (Hugging Face's `normal_(0, initializer_range)`).

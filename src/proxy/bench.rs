@@ -137,6 +137,7 @@ pub fn bench_scoring(cfg: &ScoreBenchConfig) -> Result<ScoreBenchReport> {
         steps: cfg.train_steps,
         warmup: cfg.warmup,
         bucket: true,
+        fixed_len: false,
     })?;
     let model_dir = assets::resolve_model_dir(cfg.model_dir.as_deref(), "all-MiniLM-L6-v2");
     let glue = assets::resolve_glue_dir(cfg.glue_dir.as_deref());

@@ -32,6 +32,8 @@ pub struct BenchConfig {
     pub warmup: usize,
     /// Sort the pairs by length before batching (as length-bucketed training batches are).
     pub bucket: bool,
+    /// Pad every batch to `max_len` tokens instead of to its longest pair.
+    pub fixed_len: bool,
 }
 
 impl Default for BenchConfig {
@@ -46,6 +48,7 @@ impl Default for BenchConfig {
             steps: 20,
             warmup: 3,
             bucket: false,
+            fixed_len: false,
         }
     }
 }
@@ -60,6 +63,8 @@ pub struct BenchReport {
     pub batch_size: usize,
     pub max_len: usize,
     pub bucket: bool,
+    #[serde(default)]
+    pub fixed_len: bool,
     pub steps: usize,
     pub trainable_params: usize,
     /// Mean padded sequence length of the timed batches.
@@ -128,8 +133,9 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
         .device(cfg.device.clone());
     let mut trainer = Trainer::new(model, alloc, train.clone(), dev, tcfg)?;
     let lr = 5e-4;
+    let min_len = if cfg.fixed_len { cfg.max_len } else { 1 };
     for b in &batches[..cfg.warmup] {
-        trainer.step_on(b, lr)?;
+        trainer.step_on_padded(b, min_len, lr)?;
     }
     device.synchronize()?;
     let cpu0 = process_cpu_seconds();
@@ -137,12 +143,13 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
     let mut last_loss = f64::NAN;
     let t0 = Instant::now();
     for b in &batches[cfg.warmup..] {
-        last_loss = trainer.step_on(b, lr)?;
+        last_loss = trainer.step_on_padded(b, min_len, lr)?;
         let longest = b
             .iter()
             .map(|&i| train.examples[i].ids.len())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(min_len);
         tokens += longest * b.len();
     }
     device.synchronize()?;
@@ -158,6 +165,7 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
         batch_size: cfg.batch_size,
         max_len: cfg.max_len,
         bucket: cfg.bucket,
+        fixed_len: cfg.fixed_len,
         steps: cfg.steps,
         trainable_params: trainer.model().trainable_params(),
         mean_padded_len: tokens as f64 / examples as f64,

@@ -446,12 +446,21 @@ impl Trainer {
     /// One optimiser step over the micro-batches `group`; returns (mean loss, examples, grad
     /// norm before clipping).
     fn train_step(&mut self, group: &[Vec<usize>], lr: f64) -> Result<(f64, usize, f64)> {
+        self.train_step_padded(group, 1, lr)
+    }
+
+    fn train_step_padded(
+        &mut self,
+        group: &[Vec<usize>],
+        min_len: usize,
+        lr: f64,
+    ) -> Result<(f64, usize, f64)> {
         let n_micro = group.len();
         let mut grads = Grads::new();
         let mut loss_sum = 0f64;
         let mut n_examples = 0usize;
         for idx in group {
-            let batch = self.train.batch(idx, &self.device)?;
+            let batch = self.train.batch_padded(idx, min_len, &self.device)?;
             let logits = self.model.forward(
                 &batch.input_ids,
                 &batch.token_type_ids,
@@ -496,7 +505,12 @@ impl Trainer {
     /// One optimiser step on the training examples `indices` (one micro-batch) at learning rate
     /// `lr`, outside the epoch loop: the step the benchmark times. Returns the loss.
     pub fn step_on(&mut self, indices: &[usize], lr: f64) -> Result<f64> {
-        let (loss, _, _) = self.train_step(&[indices.to_vec()], lr)?;
+        self.step_on_padded(indices, 1, lr)
+    }
+
+    /// As [`Self::step_on`] with the batch padded to at least `min_len` tokens.
+    pub fn step_on_padded(&mut self, indices: &[usize], min_len: usize, lr: f64) -> Result<f64> {
+        let (loss, _, _) = self.train_step_padded(&[indices.to_vec()], min_len, lr)?;
         Ok(loss)
     }
 
