@@ -816,3 +816,70 @@ fn missing_model_directory_says_what_to_run() {
         .to_string();
     assert!(e.contains("num_labels"), "{e}");
 }
+
+fn logits_train(m: &SequenceClassifier) -> Tensor {
+    let (ids, tt, mask) = batch();
+    m.forward(&ids, &tt, &mask, Some(&mut Rng::new(11)))
+        .unwrap()
+}
+
+/// The whole training step through the fused CPU ops (f32) against candle's primitives (the f64
+/// path, the same dropout masks from the same generator): loss and every trainable gradient.
+#[test]
+fn fused_training_step_matches_primitives_with_dropout() {
+    let mut m = tiny(DType::F32);
+    for layer in 0..2 {
+        for kind in [
+            SlotKind::Query,
+            SlotKind::Value,
+            SlotKind::FfnIn,
+            SlotKind::FfnOut,
+        ] {
+            m.add_slot(SlotId::new(layer, kind), 2, 4.0).unwrap();
+        }
+    }
+    m.add_slot(SlotId::new(1, SlotKind::Shortcut2), 2, 4.0)
+        .unwrap();
+    randomise_b(&m, 3, 0.3);
+    let m64 = m.to_dtype(DType::F64).unwrap();
+    let (ids, tt, mask) = batch();
+    let labels = Tensor::new(&[2u32, 0], &DEV).unwrap();
+    let step = |m: &SequenceClassifier| {
+        let mut rng = Rng::new(11);
+        let logits = m.forward(&ids, &tt, &mask, Some(&mut rng)).unwrap();
+        let loss = m.loss(&logits, &labels).unwrap();
+        let grads = loss.backward().unwrap();
+        let loss = loss
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        let g: Vec<(String, Tensor)> = m
+            .trainable_vars()
+            .into_iter()
+            .map(|(n, v)| (n, grads.get(v.as_tensor()).expect("a gradient").clone()))
+            .collect();
+        (loss, g)
+    };
+    let (l32, g32) = step(&m);
+    let (l64, g64) = step(&m64);
+    assert!((l32 - l64).abs() < 1e-5, "loss {l32} vs {l64}");
+    // Dropout is on: the training-mode logits differ from the evaluation ones.
+    let mut rng = Rng::new(11);
+    let train = m.forward(&ids, &tt, &mask, Some(&mut rng)).unwrap();
+    let eval = logits(&m);
+    assert!(max_diff(&train, &eval) > 10.0 * max_diff(&train, &logits_train(&m64)));
+    assert_eq!(g32.len(), g64.len());
+    for ((n, a), (_, b)) in g32.iter().zip(&g64) {
+        let scale = b
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+            .max(1e-3);
+        let d = max_diff(a, b);
+        assert!(d < 1e-4 * scale.max(1.0), "{n}: {d} (max |g| {scale})");
+    }
+}

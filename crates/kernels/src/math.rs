@@ -10,7 +10,8 @@ pub fn exp(x: f32) -> f32 {
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer without a libm call.
     const ROUND: f32 = 12_582_912.0;
     let xc = x.clamp(-87.3, 88.3);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4f32;
     let p = p * r + 1.398_199_9e-3;
@@ -19,8 +20,10 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.000_000_1e-1;
     let p = p * r * r + r + 1.0;
-    let bits = ((n as i32 + 127) as u32) << 23;
-    let y = p * f32::from_bits(bits);
+    // n sits in the low mantissa bits of t: integer arithmetic on the bits builds 2^n without a
+    // float-to-int conversion (Rust's saturating `as i32` does not vectorise).
+    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
+    let y = p * f32::from_bits(n_bits.wrapping_add(127) << 23);
     if x < -87.3 {
         0.0
     } else {
