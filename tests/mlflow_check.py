@@ -65,6 +65,9 @@ def main():
     exp = client.get_experiment_by_name(expected["experiment"])
     check(exp is not None, f"MLflow does not see experiment {expected['experiment']!r}")
     check(exp.experiment_id == expected["experiment_id"], f"experiment id {exp.experiment_id} != {expected['experiment_id']}")
+    # MLflow 3's UI opens the experiment in its model-training view, not the GenAI one.
+    kind = exp.tags.get("mlflow.experimentKind")
+    check(kind == "custom_model_development", f"experiment kind tag {kind!r}")
     after = revision(db)
     check(after and after[0] != OUR_REVISION, f"MLflow did not upgrade the schema (still {after})")
     print(f"store revision after MLflow opened it: {after[0]}")
@@ -135,6 +138,8 @@ def after_check(client, expected):
     check([a.path for a in client.list_artifacts(rid)] == ["after.txt"], "artifact after.txt")
     exp = client.get_experiment_by_name("after-upgrade")
     check(exp is not None and exp.experiment_id == run.info.experiment_id, "experiment created after the upgrade")
+    kind = exp.tags.get("mlflow.experimentKind")
+    check(kind == "custom_model_development", f"experiment created after the upgrade: kind tag {kind!r}")
 
 
 if __name__ == "__main__":

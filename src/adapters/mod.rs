@@ -5,6 +5,7 @@
 
 pub mod lora;
 pub mod peft;
+pub mod peft_base;
 pub mod shortcut;
 pub mod slot;
 

@@ -6,11 +6,13 @@ pub mod assets;
 pub mod bench;
 pub mod fetch;
 pub mod info;
+pub mod output;
 pub mod plot;
 pub mod run;
 pub mod runs;
 pub mod score;
 pub mod search;
+pub mod search_output;
 pub mod study;
 pub mod train;
 
@@ -50,6 +52,15 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// The exit status of a command that ended with `err`: 130 (the shell's 128 + SIGINT) when the
+/// user stopped it with Ctrl-C, so scripts can tell an interrupt from a failure; 1 otherwise.
+pub fn exit_status(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<crate::Error>() {
+        Some(crate::Error::Interrupted) => 130,
+        _ => 1,
+    }
+}
+
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -68,5 +79,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ctrl_c_exits_130_and_failures_1() {
+        let interrupted: anyhow::Error = crate::Error::Interrupted.into();
+        assert_eq!(super::exit_status(&interrupted), 130);
+        let wrapped = interrupted.context("while training");
+        assert_eq!(super::exit_status(&wrapped), 130);
+        assert_eq!(super::exit_status(&anyhow::anyhow!("bad flag")), 1);
+        let other: anyhow::Error = crate::Error::Tracking("x".into()).into();
+        assert_eq!(super::exit_status(&other), 1);
     }
 }

@@ -246,7 +246,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         parent.artifact_dir()?.display()
     );
     if status == RunStatus::Killed {
-        anyhow::bail!("interrupted at step {}", out.result.steps);
+        eprintln!("interrupted at step {}", out.result.steps);
+        return Err(crate::Error::Interrupted.into());
     }
     Ok(())
 }

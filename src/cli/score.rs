@@ -10,6 +10,7 @@
 //! scores as metrics `<proxy>.<slot>` and as JSON artifacts, unless `--no-track`.
 
 use crate::adapters::{SearchSpace, SlotId};
+use crate::cli::output::OutputFormat;
 use crate::data::{self, Split, Task, Tokenizer};
 use crate::model::SequenceClassifier;
 use crate::proxy::{self, FreshAdapters, Proxy, Scores, ScoringData};
@@ -17,7 +18,6 @@ use crate::rng::Rng;
 use crate::tracking::{RunStatus, Tracker};
 use crate::{Error, Result};
 use clap::Args;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where the model and data come from and which batches are scored (shared with `search --proxy`).
@@ -68,6 +68,9 @@ pub struct ScoreArgs {
     /// Do not log a tracked run.
     #[arg(long)]
     pub no_track: bool,
+    /// table, json ({"scores": [..], "files": [..], "run_id": ..}) or csv (proxy,slot,score)
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::cli::output::OutputFormat,
 }
 
 /// The model (with the task's head) and the scoring batches the options ask for.
@@ -165,6 +168,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     };
     let many = all.len() > 1;
     let mut report = String::new();
+    let mut files = Vec::new();
     for s in &all {
         let path = out_path(&args.out, &s.proxy, many);
         s.save(&path)?;
@@ -176,6 +180,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             s.seconds,
             path.display()
         ));
+        files.push(path);
         if let Some(r) = run.as_mut() {
             let mut metrics: Vec<(String, f64)> = s
                 .values
@@ -187,13 +192,49 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             r.log_json(s, &format!("scores.{}.json", s.proxy))?;
         }
     }
+    let run_id = run.as_ref().map(|r| r.run_id().to_string());
     if let Some(mut r) = run {
         report.push_str(&format!("tracked run {}\n", r.run_id()));
         r.end(RunStatus::Finished)?;
     }
-    let mut out = std::io::stdout().lock();
-    match out.write_all(report.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+    print_scores(args.format, &all, &files, run_id.as_deref(), &report)
+}
+
+/// The scores in the chosen format; in JSON and CSV the notes (files written, tracked run) go
+/// to stderr so that stdout is one document.
+fn print_scores(
+    format: OutputFormat,
+    all: &[Scores],
+    files: &[PathBuf],
+    run_id: Option<&str>,
+    report: &str,
+) -> anyhow::Result<()> {
+    use crate::cli::output::{csv_document, csv_float, print_json, print_stdout};
+    if format.is_machine() {
+        for f in files {
+            eprintln!("wrote {}", f.display());
+        }
+        if let Some(id) = run_id {
+            eprintln!("tracked run {id}");
+        }
+    }
+    match format {
+        OutputFormat::Table => print_stdout(report),
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "scores": all.iter().map(serde_json::to_value).collect::<serde_json::Result<Vec<_>>>()?,
+            "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "run_id": run_id,
+        })),
+        OutputFormat::Csv => {
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .flat_map(|s| {
+                    s.values
+                        .iter()
+                        .map(|(slot, v)| vec![s.proxy.clone(), slot.to_string(), csv_float(*v)])
+                })
+                .collect();
+            print_stdout(&csv_document(&["proxy", "slot", "score"], &rows))
+        }
     }
 }

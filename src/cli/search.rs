@@ -15,7 +15,6 @@ use crate::search::{
 };
 use crate::{Error, Result};
 use clap::{Args, ValueEnum};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +94,10 @@ pub struct SearchArgs {
     /// Also write the PEFT fields (r, lora_alpha, target_modules, rank_pattern, alpha_pattern).
     #[arg(long)]
     pub peft: Option<PathBuf>,
+    /// table, json ({"allocation": .., "summary": .., "files": [..]}) or csv (slot,r,lora_alpha
+    /// for every candidate; r = 0 when off)
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::cli::output::OutputFormat,
 }
 
 /// Model sizes from a Hugging Face `config.json` (`num_hidden_layers`, `hidden_size`,
@@ -329,6 +332,14 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(&alloc.peft_config_fields())?;
         std::fs::write(p, text + "\n").map_err(|e| Error::io(p, e))?;
     }
+    let mut files = vec![args.out.clone()];
+    files.extend(args.peft.iter().cloned());
+    if args.format != crate::cli::output::OutputFormat::Table {
+        for f in &files {
+            eprintln!("wrote {}", f.display());
+        }
+        return crate::cli::search_output::print_allocation(args.format, &alloc, &files);
+    }
     let mut report = format!("{alloc}\n");
     if args.method == Method::Heterogeneous {
         report.push_str(&objective_line(&args, &alloc)?);
@@ -340,12 +351,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             p.display()
         ));
     }
-    let mut out = std::io::stdout().lock();
-    match out.write_all(report.as_bytes()) {
-        // `heterolora search ... | head` closes the pipe early; the files are written already.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
-    }
+    crate::cli::output::print_stdout(&report)
 }
 
 /// The heterogeneous objective next to that of uniform rank on the same candidates, so the user

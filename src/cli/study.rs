@@ -187,6 +187,10 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
             if !args.no_report {
                 report(&args.opts)?;
             }
+            if out.stopped.is_some() || study.stop.is_set() {
+                // Ctrl-C: the stopped child runs again next time; the shell sees status 130.
+                return Err(crate::Error::Interrupted.into());
+            }
             if !out.failed.is_empty() {
                 let list: Vec<String> = out
                     .failed

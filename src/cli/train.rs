@@ -183,7 +183,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let result = job.run(&mut run)?;
     print_summary(&job, &result);
     if result.status == RunStatus::Killed {
-        anyhow::bail!("interrupted at step {}", result.steps);
+        eprintln!("interrupted at step {}", result.steps);
+        return Err(crate::Error::Interrupted.into());
     }
     Ok(())
 }

@@ -55,6 +55,15 @@ struct AdapterState {
 const FORMAT: &str = "heterolora-adapters";
 
 impl SequenceClassifier {
+    /// Names the base model in the `adapter_config.json` of adapters saved from now on
+    /// (`base_model_name_or_path`, what PEFT's `AutoPeftModel*` loads): the hub id or the folder
+    /// the model was loaded from (see [`crate::adapters::peft_base`]).
+    pub fn set_base_model(&mut self, model_dir: &Path) {
+        self.cfg.name_or_path = Some(crate::adapters::peft_base::base_model_name_or_path(
+            model_dir,
+        ));
+    }
+
     /// Writes PEFT's `adapter_config.json` + `adapter_model.safetensors` (enabled LoRA modules +
     /// head) and our own files (shortcuts, disabled adapters, head, states) into `dir`.
     pub fn save_adapters(&self, dir: &Path) -> Result<()> {
@@ -113,7 +122,7 @@ impl SequenceClassifier {
                 &peft_slots,
                 self.cfg.num_hidden_layers,
                 self.lora_dropout,
-                None,
+                crate::adapters::peft_base::vouched_base(self.cfg.name_or_path.as_deref()),
             );
             let text = serde_json::to_string_pretty(&cfg)?;
             std::fs::write(&cfg_path, text).map_err(|e| Error::io(&cfg_path, e))?;

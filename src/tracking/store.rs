@@ -13,6 +13,7 @@ use super::entities::{
     RunData, RunInfo, MAX_EXPERIMENT_NAME_LEN, MAX_PARAM_VALUE_LEN, MAX_TAG_VALUE_LEN,
 };
 use super::schema::{self, SchemaInfo};
+use super::tags;
 use crate::{Error, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
@@ -190,6 +191,7 @@ pub(crate) fn get_or_create_experiment(
                 e.experiment_id, e.experiment_id
             )));
         }
+        tag_experiment_kind(conn, e.experiment_id)?;
         return Ok(e);
     }
     let now = now_ms();
@@ -227,12 +229,28 @@ pub(crate) fn get_or_create_experiment(
         "UPDATE experiments SET artifact_location = ?1 WHERE experiment_id = ?2",
         params![loc, id],
     )?;
+    tag_experiment_kind(conn, id)?;
     Ok(ExperimentInfo {
         experiment_id: id,
         name: name.to_string(),
         artifact_location: loc,
         lifecycle_stage: "active".into(),
     })
+}
+
+/// Marks experiment `id` as model training for MLflow 3's UI ([`tags::EXPERIMENT_KIND`]),
+/// unless it already has a kind: one chosen in the UI stays.
+fn tag_experiment_kind(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO experiment_tags (\"key\", value, experiment_id) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (\"key\", experiment_id) DO NOTHING",
+        params![
+            tags::EXPERIMENT_KIND,
+            tags::EXPERIMENT_KIND_MODEL_TRAINING,
+            id
+        ],
+    )?;
+    Ok(())
 }
 
 // ---- runs --------------------------------------------------------------------------------------

@@ -12,3 +12,9 @@ pub const NOTE: &str = "mlflow.note.content";
 pub const PARENT_RUN_ID: &str = "mlflow.parentRunId";
 /// Our own: why a run ended FAILED without `end()` (dropped, panicked).
 pub const END_REASON: &str = "heterolora.end_reason";
+/// Experiment tag: which of MLflow 3's views the UI opens an experiment in. Without it MLflow 3
+/// guesses, and may show a model-training experiment in its GenAI (traces) view.
+pub const EXPERIMENT_KIND: &str = "mlflow.experimentKind";
+/// The [`EXPERIMENT_KIND`] of model training ("Machine learning" in the UI; the other choice
+/// is `genai_development`).
+pub const EXPERIMENT_KIND_MODEL_TRAINING: &str = "custom_model_development";

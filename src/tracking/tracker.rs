@@ -311,4 +311,16 @@ impl Experiment {
             Ok(())
         })
     }
+
+    /// The experiment's tags (`mlflow.experimentKind`, `mlflow.note.content`, ...).
+    pub fn tags(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let id = self.info.experiment_id;
+        self.tracker.read(|c| {
+            let mut st = c.prepare(
+                "SELECT \"key\", COALESCE(value, '') FROM experiment_tags WHERE experiment_id = ?1",
+            )?;
+            let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<std::result::Result<_, _>>()?)
+        })
+    }
 }
