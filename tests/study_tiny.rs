@@ -175,9 +175,15 @@ fn study_runs_skips_reports_and_survives_failures() {
         .records
         .iter()
         .filter(|r| r.method == "static-grad-norm")
-        .map(|r| r.best_metric.unwrap() * 100.0)
+        .map(|r| r.epoch_metrics.last().unwrap() * 100.0)
         .sum::<f64>()
         / 2.0;
+    // The last epoch is the primary number; new records keep every dev metric at it.
+    assert!(rep
+        .records
+        .iter()
+        .all(|r| r.last_metrics.contains_key("loss") && r.last_metrics.contains_key("accuracy")));
+    assert_eq!(rows[1].comparison.as_ref().unwrap().t.n, 2);
     assert!((rows[1].mean - expect_mean).abs() < 1e-9);
     let static_rec = rep
         .records

@@ -132,6 +132,11 @@ impl MethodOutput {
                 .iter()
                 .map(|e| e.metrics.get(&metric).copied().unwrap_or(f64::NAN))
                 .collect(),
+            last_metrics: r
+                .epoch_evals()
+                .last()
+                .map(|e| e.metrics.clone())
+                .unwrap_or_default(),
             metric,
             budget: self.budget.params,
             adapter_params: self.last.trainable_params(),

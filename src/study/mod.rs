@@ -10,6 +10,7 @@
 //! - [`execute`]: [`execute_method`], one method on one seed (also `heterolora run`);
 //! - [`report`]: [`StudyReport`]: tables, plots and summary under `results/<study>/`;
 //! - [`record`]: [`ChildRecord`], the per-child result kept in the tracker and committed;
+//! - [`stats`]: the paired t interval, the detectable effect and the two-level bootstrap;
 //! - [`source`]: where model and data come from; [`dynamic`]: the re-allocation training hook.
 //!
 //! ```no_run
@@ -38,6 +39,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod source;
+pub mod stats;
 
 pub use config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT, SEEDS};
 pub use dynamic::DynamicHook;

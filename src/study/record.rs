@@ -39,6 +39,12 @@ pub struct ChildRecord {
     /// The primary metric at the end of every epoch.
     #[serde(default)]
     pub epoch_metrics: Vec<f64>,
+    /// Every dev metric at the end of the last epoch (`accuracy`, `loss`, ...): the study's
+    /// primary numbers, as nothing is selected on the split they are reported on. Records
+    /// written before this field have none; the report then takes `best_metrics` where the best
+    /// epoch was the last one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_metrics: BTreeMap<String, f64>,
     /// What the method's allocator is held to (exact, from `search::Budget`).
     pub budget: usize,
     /// Adapter parameters of the allocation it trained (for dynamic methods: of the last one).

@@ -1,6 +1,7 @@
-//! The report's figures: accuracy against budget, allocation and score heat maps, and how often
+//! The report's figures: last-epoch accuracy against budget, allocation and score heat maps, and how often
 //! each slot was chosen over seeds.
 
+use super::rows::last_metric;
 use super::{is_flat, StudyReport};
 use crate::adapters::SlotId;
 use crate::plot::{AllocationHeatmap, BudgetPlot, BudgetPoint, ScoreHeatmap};
@@ -23,14 +24,14 @@ impl StudyReport {
             .records
             .iter()
             .filter_map(|r| {
-                r.best_metric.map(|m| {
+                last_metric(r).map(|m| {
                     BudgetPoint::new(r.method.clone(), r.adapter_params, m * 100.0, r.seed)
                 })
             })
             .collect();
         if !points.is_empty() {
             let fig = BudgetPlot::new(points)
-                .metric_name(format!("dev {metric} (best epoch, x100)"))
+                .metric_name(format!("dev {metric} (last epoch, x100)"))
                 .title(format!(
                     "{}: dev {metric} against adapter parameters",
                     self.name

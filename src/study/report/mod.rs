@@ -1,10 +1,11 @@
 //! The study's report, generated from the tracker (and the committed child records): a results
-//! table (mean and standard deviation over seeds of the best-epoch dev metric, parameters, wall
-//! time), the accuracy-against-budget plot, allocation and score heat maps, and a summary whose
-//! sentences are written by code from the measured numbers.
+//! table (the last-epoch dev metric and dev cross-entropy over seeds, each method's paired
+//! difference with its equal-budget baseline with a 95% t interval, a bootstrap interval and the
+//! detectable effect; the best epoch only as a description; parameters, wall time), the
+//! accuracy-against-budget plot, allocation and score heat maps, and a summary whose sentences
+//! and verdicts are written by code from the measured numbers.
 
 use super::config::{StudyConfig, KIND_CHILD};
-use super::methods::Method;
 use super::record::ChildRecord;
 use crate::adapters::SlotId;
 use crate::display::dataframe::frame_table;
@@ -12,12 +13,20 @@ use crate::display::html::emit_evcxr;
 use crate::proxy::Scores;
 use crate::tracking::{artifacts, Tracker};
 use crate::{Error, Result};
-use polars::prelude::{Column, CsvWriter, DataFrame, SerWriter};
-use std::collections::{BTreeMap, BTreeSet};
+use polars::prelude::{CsvWriter, DataFrame, SerWriter};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod compare;
 mod figures;
+mod frames;
+mod rows;
 mod summary;
+mod table;
+mod verdict;
+
+pub use compare::{Comparison, Verdict};
+pub use rows::{baseline_of, last_loss, last_metric, MethodRow};
 
 /// The method every other is compared with.
 pub const BASELINE: &str = "uniform-r2";
@@ -25,25 +34,6 @@ pub const BASELINE: &str = "uniform-r2";
 pub const SC_BASELINE: &str = "sc-uniform-r2";
 /// The paper's claimed gain on MRPC, in points.
 pub const PAPER_GAIN: f64 = 1.6;
-
-/// One method's results over its seeds (metric values in points, i.e. x100).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MethodRow {
-    pub method: String,
-    pub family: String,
-    pub n: usize,
-    pub seeds: Vec<u64>,
-    pub values: Vec<f64>,
-    pub mean: f64,
-    /// Sample standard deviation (n - 1); 0 for one seed.
-    pub std: f64,
-    /// mean - baseline mean, when both exist.
-    pub delta: Option<f64>,
-    pub budget: usize,
-    pub adapter_params: f64,
-    pub trainable_params: f64,
-    pub wall_time_s: f64,
-}
 
 /// Every finished child of a study, and the tables, plots and summary made from them.
 #[derive(Debug, Clone)]
@@ -137,181 +127,6 @@ impl StudyReport {
             .first()
             .map(|r| r.metric.clone())
             .unwrap_or_else(|| "accuracy".into())
-    }
-
-    /// One row per method, in the study's priority order (methods outside it last, by name).
-    pub fn rows(&self) -> Vec<MethodRow> {
-        let order: Vec<String> = Method::all().into_iter().map(|m| m.name).collect();
-        let mut names: Vec<String> = self
-            .records
-            .iter()
-            .map(|r| r.method.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        names.sort_by_key(|n| {
-            (
-                order.iter().position(|o| o == n).unwrap_or(usize::MAX),
-                n.clone(),
-            )
-        });
-        let mut rows: Vec<MethodRow> = names
-            .iter()
-            .map(|name| {
-                let mut recs: Vec<&ChildRecord> =
-                    self.records.iter().filter(|r| &r.method == name).collect();
-                recs.sort_by_key(|r| r.seed);
-                let values: Vec<f64> = recs
-                    .iter()
-                    .map(|r| r.best_metric.unwrap_or(f64::NAN) * 100.0)
-                    .collect();
-                let (mean, std) = mean_std(&values);
-                let avg = |f: &dyn Fn(&ChildRecord) -> f64| {
-                    recs.iter().map(|r| f(r)).sum::<f64>() / recs.len() as f64
-                };
-                MethodRow {
-                    method: name.clone(),
-                    family: recs[0].family.clone(),
-                    n: recs.len(),
-                    seeds: recs.iter().map(|r| r.seed).collect(),
-                    values,
-                    mean,
-                    std,
-                    delta: None,
-                    budget: recs[0].budget,
-                    adapter_params: avg(&|r| r.adapter_params as f64),
-                    trainable_params: avg(&|r| r.trainable_params as f64),
-                    wall_time_s: avg(&|r| r.wall_time_s),
-                }
-            })
-            .collect();
-        if let Some(base) = rows.iter().find(|r| r.method == BASELINE).map(|r| r.mean) {
-            for r in rows.iter_mut() {
-                r.delta = Some(r.mean - base);
-            }
-        }
-        rows
-    }
-
-    /// The results table as a polars frame.
-    pub fn table(&self) -> Result<DataFrame> {
-        let rows = self.rows();
-        let metric = self.metric();
-        let n = rows.len();
-        let cols = vec![
-            Column::new(
-                "method".into(),
-                rows.iter().map(|r| r.method.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "family".into(),
-                rows.iter().map(|r| r.family.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "seeds".into(),
-                rows.iter().map(|r| r.n as u32).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                format!("{metric}_mean").into(),
-                rows.iter().map(|r| r.mean).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                format!("{metric}_std").into(),
-                rows.iter().map(|r| r.std).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                format!("delta_vs_{BASELINE}").into(),
-                rows.iter().map(|r| r.delta).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "budget".into(),
-                rows.iter().map(|r| r.budget as u64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "adapter_params".into(),
-                rows.iter().map(|r| r.adapter_params).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "trainable_params".into(),
-                rows.iter().map(|r| r.trainable_params).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "wall_time_s".into(),
-                rows.iter().map(|r| r.wall_time_s).collect::<Vec<_>>(),
-            ),
-        ];
-        Ok(DataFrame::new(n, cols)?)
-    }
-
-    /// One row per finished child (what `runs.csv` holds).
-    pub fn runs_frame(&self) -> Result<DataFrame> {
-        let r = &self.records;
-        let cols = vec![
-            Column::new(
-                "key".into(),
-                r.iter().map(|x| x.key.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "method".into(),
-                r.iter().map(|x| x.method.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new("seed".into(), r.iter().map(|x| x.seed).collect::<Vec<_>>()),
-            Column::new(
-                "metric".into(),
-                r.iter().map(|x| x.metric.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "best".into(),
-                r.iter().map(|x| x.best_metric).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "best_epoch".into(),
-                r.iter()
-                    .map(|x| x.best_epoch.map(|e| e as u32))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "f1_at_best".into(),
-                r.iter()
-                    .map(|x| x.best_metrics.get("f1").copied())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "epoch_metrics".into(),
-                r.iter()
-                    .map(|x| {
-                        x.epoch_metrics
-                            .iter()
-                            .map(|v| format!("{v:.4}"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "budget".into(),
-                r.iter().map(|x| x.budget as u64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "adapter_params".into(),
-                r.iter()
-                    .map(|x| x.adapter_params as u64)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "wall_time_s".into(),
-                r.iter().map(|x| x.wall_time_s).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "enabled".into(),
-                r.iter().map(|x| x.enabled_string()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "run_id".into(),
-                r.iter().map(|x| x.run_id.clone()).collect::<Vec<_>>(),
-            ),
-        ];
-        Ok(DataFrame::new(r.len(), cols)?)
     }
 
     /// Writes table.md, table.csv, runs.csv, summary.md, budget.svg and the heat maps under

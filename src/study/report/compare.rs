@@ -1,0 +1,144 @@
+//! The paired comparison of a method with its baseline: a seed fixes data order, head
+//! initialisation and dropout masks for every method, so the two are compared through their
+//! per-seed differences (the mean with its 95% t interval, a seeded bootstrap, the smallest
+//! difference the design detects at 80% power, and the seeds the paper's +1.6 would need).
+
+use super::rows::MethodRow;
+use super::PAPER_GAIN;
+use crate::study::stats::{
+    detectable_effect, paired_t, seeds_needed, BootstrapCi, PairedBootstrap, PairedT, LEVEL, POWER,
+};
+
+/// The most seeds [`Comparison::seeds_for_paper_gain`] looks for.
+pub const MAX_SEEDS: usize = 10_000;
+
+/// A method against its baseline on the seeds both finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub baseline: String,
+    /// The seeds both have a last-epoch value for, ascending.
+    pub seeds: Vec<u64>,
+    /// Per seed: method minus baseline, last-epoch primary metric, in points.
+    pub diffs: Vec<f64>,
+    /// Mean difference, SD_d and the 95% Student-t interval (none with one seed).
+    pub t: PairedT,
+    /// The percentile bootstrap of the mean difference (two seeds or more).
+    pub bootstrap: Option<BootstrapCi>,
+    /// (t_0.975 + t_0.8) · SD_d / √n: the smallest difference detected at 80% power.
+    pub detectable: Option<f64>,
+    /// Seeds at which the paper's +1.6 points becomes detectable at 80% power, given SD_d
+    /// (`None` below two seeds or beyond [`MAX_SEEDS`]).
+    pub seeds_for_paper_gain: Option<usize>,
+    /// The same paired t analysis of dev cross-entropy at the last epoch, on the seeds both
+    /// recorded it for.
+    pub loss: Option<PairedT>,
+    /// The seeds `loss` is over.
+    pub loss_seeds: Vec<u64>,
+}
+
+/// What the interval says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The 95% interval lies above 0.
+    Better,
+    /// The 95% interval lies below 0.
+    Worse,
+    /// The 95% interval includes 0.
+    Inconclusive,
+    /// One paired seed: a difference but no interval.
+    OneSeed,
+}
+
+impl Verdict {
+    /// The table's one-word form.
+    pub fn short(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::OneSeed => "one seed",
+        }
+    }
+
+    /// The verdict as a clause after the numbers.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Verdict::Better => "significant, better",
+            Verdict::Worse => "significant, worse",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::OneSeed => "no verdict",
+        }
+    }
+}
+
+/// Pairs `a` and `b` by seed where both are known: (seeds, a values, b values).
+fn pair<T: Copy>(
+    seeds_a: &[u64],
+    a: &[Option<T>],
+    seeds_b: &[u64],
+    b: &[Option<T>],
+) -> (Vec<u64>, Vec<T>, Vec<T>) {
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for (s, x) in seeds_a.iter().zip(a) {
+        let y = seeds_b.iter().position(|t| t == s).and_then(|i| b[i]);
+        if let (Some(x), Some(y)) = (x, y) {
+            out.0.push(*s);
+            out.1.push(*x);
+            out.2.push(y);
+        }
+    }
+    out
+}
+
+impl Comparison {
+    /// `row` against `base` on their common seeds; `None` if they share no seed.
+    pub fn between(row: &MethodRow, base: &MethodRow) -> Option<Comparison> {
+        let known = |v: &[f64]| -> Vec<Option<f64>> {
+            v.iter().map(|x| x.is_finite().then_some(*x)).collect()
+        };
+        let (seeds, a, b) = pair(
+            &row.seeds,
+            &known(&row.values),
+            &base.seeds,
+            &known(&base.values),
+        );
+        let diffs: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+        let t = paired_t(&diffs, LEVEL).ok()?;
+        let bootstrap = if diffs.len() >= 2 {
+            PairedBootstrap::default().seeds(&diffs).ok()
+        } else {
+            None
+        };
+        let (detectable, seeds_for_paper_gain) = match t.sd {
+            Some(sd) => (
+                detectable_effect(sd, t.n, LEVEL, POWER).ok().flatten(),
+                seeds_needed(sd, PAPER_GAIN, LEVEL, POWER, MAX_SEEDS)
+                    .ok()
+                    .flatten(),
+            ),
+            None => (None, None),
+        };
+        let (loss_seeds, la, lb) = pair(&row.seeds, &row.losses, &base.seeds, &base.losses);
+        let loss_diffs: Vec<f64> = la.iter().zip(&lb).map(|(x, y)| x - y).collect();
+        Some(Comparison {
+            baseline: base.method.clone(),
+            seeds,
+            diffs,
+            t,
+            bootstrap,
+            detectable,
+            seeds_for_paper_gain,
+            loss: paired_t(&loss_diffs, LEVEL).ok(),
+            loss_seeds,
+        })
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        match self.t.interval {
+            None => Verdict::OneSeed,
+            Some((lo, _)) if lo > 0.0 => Verdict::Better,
+            Some((_, hi)) if hi < 0.0 => Verdict::Worse,
+            Some(_) => Verdict::Inconclusive,
+        }
+    }
+}
