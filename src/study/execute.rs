@@ -166,6 +166,34 @@ pub fn execute_method(
     loggers: &mut dyn PhaseLoggers,
     stop: Option<StopFlag>,
 ) -> Result<MethodOutput> {
+    prepare_method(m, loaded, protocol, seed, loggers)?.train(loggers, stop)
+}
+
+/// A method scored and allocated on one seed, not trained yet: what a study compares with the
+/// children already finished before it spends the training (see [`Prepared::train`]).
+pub struct Prepared {
+    model: crate::model::SequenceClassifier,
+    train: crate::data::EncodedDataset,
+    dev: crate::data::EncodedDataset,
+    cfg: crate::train::TrainConfig,
+    hook: Option<DynamicHook>,
+    log_handle: Option<std::sync::Arc<std::sync::Mutex<crate::search::ReallocationLog>>>,
+    /// The allocation training would start from (static: the one it keeps).
+    pub initial: Allocation,
+    pub scores: Option<Scores>,
+    pub scoring_seconds: f64,
+    pub budget: Budget,
+}
+
+/// Scores (if the method needs it), allocates and checks the budget; logs the scores and the
+/// initial allocation. Training is [`Prepared::train`].
+pub fn prepare_method(
+    m: &Method,
+    loaded: Loaded,
+    protocol: &Protocol,
+    seed: u64,
+    loggers: &mut dyn PhaseLoggers,
+) -> Result<Prepared> {
     let Loaded {
         mut model,
         mut train,
@@ -248,35 +276,69 @@ pub fn execute_method(
         ])?;
     }
 
-    let mut trainer = Trainer::new(model, initial.clone(), train, dev, cfg)?;
-    if let Some(h) = hook {
-        trainer = trainer.add_hook(Box::new(h));
-    }
-    if let Some(s) = stop {
-        trainer = trainer.with_stop_flag(s);
-    }
-    let result = {
-        let mut lg = NoEnd::new(loggers.logger(Phase::Train));
-        trainer.fit(&mut lg)?
-    };
-    let (times_enabled, num_reallocations) = match log_handle {
-        Some(h) => {
-            let log = h.lock().map(|l| l.clone()).unwrap_or_default();
-            (Some(log.times_enabled()), log.len())
-        }
-        None => (None, 0),
-    };
-    Ok(MethodOutput {
-        last: trainer.allocation().clone(),
-        trainable_params: trainer.model().trainable_params(),
-        result,
+    Ok(Prepared {
+        model,
+        train,
+        dev,
+        cfg,
+        hook,
+        log_handle,
         initial,
         scores,
         scoring_seconds,
         budget,
-        times_enabled,
-        num_reallocations,
     })
+}
+
+impl Prepared {
+    /// Trains the prepared allocation (re-allocating on the way for dynamic methods).
+    pub fn train(
+        self,
+        loggers: &mut dyn PhaseLoggers,
+        stop: Option<StopFlag>,
+    ) -> Result<MethodOutput> {
+        let Prepared {
+            model,
+            train,
+            dev,
+            cfg,
+            hook,
+            log_handle,
+            initial,
+            scores,
+            scoring_seconds,
+            budget,
+        } = self;
+        let mut trainer = Trainer::new(model, initial.clone(), train, dev, cfg)?;
+        if let Some(h) = hook {
+            trainer = trainer.add_hook(Box::new(h));
+        }
+        if let Some(s) = stop {
+            trainer = trainer.with_stop_flag(s);
+        }
+        let result = {
+            let mut lg = NoEnd::new(loggers.logger(Phase::Train));
+            trainer.fit(&mut lg)?
+        };
+        let (times_enabled, num_reallocations) = match log_handle {
+            Some(h) => {
+                let log = h.lock().map(|l| l.clone()).unwrap_or_default();
+                (Some(log.times_enabled()), log.len())
+            }
+            None => (None, 0),
+        };
+        Ok(MethodOutput {
+            last: trainer.allocation().clone(),
+            trainable_params: trainer.model().trainable_params(),
+            result,
+            initial,
+            scores,
+            scoring_seconds,
+            budget,
+            times_enabled,
+            num_reallocations,
+        })
+    }
 }
 
 /// The batches proxies score on: the first `scoring_batches` training batches, unshuffled.

@@ -11,6 +11,8 @@
 //! - [`report`]: [`StudyReport`]: tables, plots and summary under `results/<study>/`;
 //! - [`record`]: [`ChildRecord`], the per-child result kept in the tracker and committed;
 //! - [`stats`]: the paired t interval, the detectable effect and the two-level bootstrap;
+//! - [`twin`]: a static child whose allocation equals a finished one's (same seed and protocol)
+//!   is recorded as that result instead of being trained again;
 //! - [`source`]: where model and data come from; [`dynamic`]: the re-allocation training hook.
 //!
 //! ```no_run
@@ -40,10 +42,11 @@ pub mod report;
 pub mod runner;
 pub mod source;
 pub mod stats;
+pub mod twin;
 
 pub use config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT, SEEDS};
 pub use dynamic::DynamicHook;
-pub use execute::{execute_method, MethodOutput};
+pub use execute::{execute_method, prepare_method, MethodOutput, Prepared};
 pub use methods::{AllocatorSpec, Method, Space};
 pub use plan::{ChildPlan, Plan};
 pub use protocol::Protocol;

@@ -70,6 +70,11 @@ pub struct ChildRecord {
     pub finished_at_ms: Option<i64>,
 }
 
+/// The key in `allocation.meta` naming the method a child was not trained because of (its
+/// twin, see [`crate::study::twin`]). Kept in the allocation's provenance rather than as a new
+/// field, so that records stay constructible (and readable) exactly as before.
+pub const TWIN_OF: &str = "twin_of";
+
 impl ChildRecord {
     /// The record's file name: `<method>-seed<seed>.json`.
     pub fn file_name(&self) -> String {
@@ -102,6 +107,18 @@ impl ChildRecord {
             .collect();
         paths.sort();
         paths.iter().map(|p| ChildRecord::load(p)).collect()
+    }
+
+    /// The method whose finished child had exactly this allocation (same study, seed and
+    /// protocol), when this child was not trained but took that child's metrics.
+    pub fn twin_of(&self) -> Option<&str> {
+        self.allocation.meta.get(TWIN_OF).map(String::as_str)
+    }
+
+    /// Whether the allocation changed during training (dynamic methods): such a child never
+    /// has, and never is, a twin.
+    pub fn is_dynamic(&self) -> bool {
+        self.times_enabled.is_some() || self.num_reallocations > 0
     }
 
     /// The enabled slots as `layer.0.attention.query=8, ...`.

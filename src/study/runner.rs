@@ -2,11 +2,13 @@
 //! children skipped, failed children reported without stopping the others.
 
 use super::config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT};
-use super::execute::{execute_method, SameRun};
+use super::execute::{prepare_method, SameRun};
 use super::methods::Method;
 use super::plan::{ChildPlan, Plan};
 use super::record::{child_key, ChildRecord};
+use super::report::StudyReport;
 use super::source::StudySource;
+use super::twin::{find_twin, twin_record};
 use crate::tracking::{Run, RunStatus, Tracker};
 use crate::train::StopFlag;
 use crate::{Error, Result};
@@ -20,6 +22,9 @@ pub struct StudyOutcome {
     pub finished: Vec<String>,
     pub skipped: Vec<String>,
     pub failed: Vec<(String, String)>,
+    /// Children not trained because a finished child of the same seed and protocol had exactly
+    /// their allocation: (key, the method trained). Also in `finished`.
+    pub twins: Vec<(String, String)>,
     /// The child interrupted by a stop request (Ctrl-C), if any; it is retried next time.
     pub stopped: Option<String>,
 }
@@ -202,6 +207,17 @@ impl Study {
             on_event(&format!("[{}/{total}] {} ...", i + 1, child.key));
             let t0 = Instant::now();
             match self.run_child(&parent, child) {
+                Ok(rec) if rec.twin_of().is_some() => {
+                    let twin = rec.twin_of().unwrap_or_default().to_string();
+                    on_event(&format!(
+                        "[{}/{total}] {} has exactly the allocation {twin} trained on this seed: \
+                         not trained, recorded as {twin}'s result",
+                        i + 1,
+                        child.key
+                    ));
+                    out.finished.push(child.key.clone());
+                    out.twins.push((child.key.clone(), twin));
+                }
                 Ok(rec) => {
                     on_event(&format!(
                         "[{}/{total}] {} finished: best {} {:.4} at epoch {} ({} adapter params, {:.0} s)",
@@ -291,31 +307,38 @@ impl Study {
                 &self.cfg.protocol.device,
                 child.seed,
             )?;
-            let out = execute_method(
+            let prepared = prepare_method(
                 m,
                 loaded,
                 &self.cfg.protocol,
                 child.seed,
                 &mut SameRun(&mut run),
-                Some(self.stop.clone()),
             )?;
+            if !m.dynamic {
+                let finished = StudyReport::collect(Some(&self.tracker), &self.cfg)?.records;
+                if let Some(twin) =
+                    find_twin(&finished, &self.cfg, &m.name, child.seed, &prepared.initial)
+                {
+                    let rec = twin_record(
+                        twin,
+                        &self.cfg,
+                        m,
+                        child,
+                        &prepared,
+                        Some(run.run_id().to_string()),
+                    );
+                    log_record(&mut run, &rec)?;
+                    run.set_tags(&[
+                        ("study.twin_of", rec.twin_of().unwrap_or_default()),
+                        ("study.twin_run", twin.run_id.as_deref().unwrap_or("")),
+                    ])?;
+                    rec.save_in(&self.cfg.children_dir())?;
+                    return Ok(rec);
+                }
+            }
+            let out = prepared.train(&mut SameRun(&mut run), Some(self.stop.clone()))?;
             let rec = out.record(&self.cfg, m, child, Some(run.run_id().to_string()));
-            run.log_text(&serde_json::to_string_pretty(&rec)?, "study_child.json")?;
-            run.log_metrics(
-                &[
-                    (
-                        format!("study.best_dev_{}", rec.metric),
-                        rec.best_metric.unwrap_or(f64::NAN),
-                    ),
-                    (
-                        "study.adapter_params".to_string(),
-                        rec.adapter_params as f64,
-                    ),
-                    ("study.budget".to_string(), rec.budget as f64),
-                    ("study.wall_time_s".to_string(), rec.wall_time_s),
-                ],
-                0,
-            )?;
+            log_record(&mut run, &rec)?;
             if out.result.status != RunStatus::Finished {
                 return Err(Error::Other(format!(
                     "{} stopped before the end ({})",
@@ -343,4 +366,26 @@ impl Study {
             }
         }
     }
+}
+
+/// Logs a child's record to its run: the `study_child.json` artifact the report reads, and the
+/// headline numbers as metrics.
+fn log_record(run: &mut Run, rec: &ChildRecord) -> Result<()> {
+    run.log_text(&serde_json::to_string_pretty(rec)?, "study_child.json")?;
+    run.log_metrics(
+        &[
+            (
+                format!("study.best_dev_{}", rec.metric),
+                rec.best_metric.unwrap_or(f64::NAN),
+            ),
+            (
+                "study.adapter_params".to_string(),
+                rec.adapter_params as f64,
+            ),
+            ("study.budget".to_string(), rec.budget as f64),
+            ("study.wall_time_s".to_string(), rec.wall_time_s),
+        ],
+        0,
+    )?;
+    Ok(())
 }
