@@ -53,6 +53,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--bucket", action="store_true", help="sort pairs by length before batching")
     ap.add_argument("--fixed-len", action="store_true", help="pad every batch to --max-len tokens")
+    ap.add_argument("--profile", metavar="FILE", help="after timing, profile the timed batches again with "
+                    "torch.profiler and write the self-CPU time per operator (JSON) to FILE")
     args = ap.parse_args()
 
     import torch
@@ -155,6 +157,8 @@ def main():
         peak_kind: peak,
         "last_loss": float(loss.detach()),
     }
+    if args.profile:
+        profile(torch, step, batches[args.warmup :], args.profile)
     print(json.dumps(report))
     print(
         f"torch+peft {device}: {report['examples_per_sec']:.2f} examples/s wall, "
@@ -163,6 +167,25 @@ def main():
         f"{trainable} trainable params",
         file=sys.stderr,
     )
+
+
+def profile(torch, step, batches, path):
+    """Self CPU time per operator over `batches`, largest first, as JSON (and a table on stderr)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for b in batches:
+            step(b)
+    avgs = prof.key_averages()
+    rows = sorted(
+        ({"op": a.key, "calls": a.count, "self_cpu_ms": a.self_cpu_time_total / 1000.0} for a in avgs),
+        key=lambda r: -r["self_cpu_ms"],
+    )
+    total = sum(r["self_cpu_ms"] for r in rows)
+    with open(path, "w") as f:
+        json.dump({"steps": len(batches), "total_self_cpu_ms": total, "ops": rows}, f, indent=1)
+    print(avgs.table(sort_by="self_cpu_time_total", row_limit=25), file=sys.stderr)
 
 
 if __name__ == "__main__":

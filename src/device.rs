@@ -58,6 +58,21 @@ mod tests {
     }
 }
 
+/// Process-wide CPU settings for a program whose hot loops are heterolora's: the allocator tuning
+/// of [`tune_allocator`], and candle's element-wise thread pool told to sleep between ops instead
+/// of spinning. That pool (separate from the rayon pool the matmuls and fused kernels use) spins
+/// 25,000 times after each of its ops; with only the gradient sums and a few small ops left on
+/// it, its worker spent 8% of a training step's samples spinning on a core the matmuls needed.
+///
+/// Call it first thing in `main`, before any thread starts: it sets an environment variable
+/// (`CANDLE_BARRIER_POOL_SPIN_LIMIT`, left alone when already set).
+pub fn configure_process() {
+    tune_allocator();
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0");
+    }
+}
+
 /// Keep freed tensor buffers in the process instead of handing them back to the kernel.
 ///
 /// glibc serves allocations above its mmap threshold (128 KiB, growing only after a freed block)

@@ -1,7 +1,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    heterolora::device::tune_allocator();
+    heterolora::device::configure_process();
     let cli = heterolora::cli::Cli::parse();
     match heterolora::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
