@@ -61,8 +61,9 @@ pub struct SearchArgs {
     /// Rank (topk: of enabled slots, default 8; uniform: of all slots, default 2).
     #[arg(long)]
     pub r: Option<usize>,
-    /// LoRA alpha: a number (16) or a per-rank rule (2r).
-    #[arg(long, default_value = "2r")]
+    /// LoRA alpha: a number (16, the authors' convention at every rank) or a per-rank rule
+    /// (2r: scaling 2 at every rank).
+    #[arg(long, default_value = "16")]
     pub lora_alpha: String,
     /// Rank of enabled shortcut slots (topk; default = --r).
     #[arg(long)]

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 ///
 /// Examples:
 ///   heterolora train --task mrpc --allocation uniform:q,v:r=8 --lr 1e-3 --epochs 4 --output runs/mrpc-lora
+///   heterolora train --task mrpc --allocation uniform:q,v:r=2 --lora-alpha-rule 2r --head mean
 ///   heterolora train --resume runs/mrpc-lora
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -71,6 +72,15 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 0.0)]
     pub lora_dropout: f64,
+    /// LoRA alpha of a uniform --allocation that does not set `alpha`: `16` (the authors' value
+    /// at every rank, the default) or a per-rank rule such as `2r` (scaling 2 at every rank).
+    #[arg(long)]
+    pub lora_alpha_rule: Option<String>,
+    /// Classifier read-out: `cls` ([CLS] through the frozen pooler + tanh, Hugging Face's
+    /// BertForSequenceClassification) or `mean` (mean over non-pad tokens, the read-out
+    /// all-MiniLM-L6-v2 was trained with). Saved with the adapters.
+    #[arg(long, default_value = "cls")]
+    pub head: String,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -115,6 +125,7 @@ impl TrainArgs {
             .max_len(self.max_len)
             .seed(self.seed)
             .lora_dropout(self.lora_dropout)
+            .head(Some(self.head.parse()?))
             .device(self.device.clone())
             .quiet(self.quiet)
             .checkpoint_every(self.checkpoint_every);
@@ -132,7 +143,10 @@ impl TrainArgs {
             }
             None => {
                 let task: Task = self.task.as_deref().unwrap_or_default().parse()?;
-                let alloc = self.allocation.clone().unwrap_or_default();
+                let mut alloc = self.allocation.clone().unwrap_or_default();
+                if let Some(rule) = &self.lora_alpha_rule {
+                    alloc = crate::train::spec::with_lora_alpha_rule(&alloc, rule.parse()?)?;
+                }
                 let mut job = TrainJob::new(task, alloc).config(self.config()?);
                 job.output = self.output.clone();
                 job

@@ -1,5 +1,6 @@
 //! [`SequenceClassifier`]: BERT + pooler + dropout + linear classifier (Hugging Face's
-//! `BertForSequenceClassification`), with adapter slots, probes and adapter files.
+//! `BertForSequenceClassification`), with adapter slots, probes and adapter files. The head reads
+//! [CLS] through the pooler by default, or the mean over non-pad tokens ([`HeadPooling`]).
 //!
 //! ```no_run
 //! use heterolora::model::SequenceClassifier;
@@ -21,6 +22,7 @@
 use super::config::BertConfig;
 use super::context::Ctx;
 use super::encoder::{BertModel, EncoderOutput};
+use super::head_pooling::{masked_mean, HeadPooling};
 use super::nn::{matmul_last, normal_tensor};
 use super::probe::ProbeState;
 use super::weights::{Init, WeightSource};
@@ -57,6 +59,8 @@ pub struct SequenceClassifier {
     pub(crate) placement: ShortcutPlacement,
     pub(crate) probes: ProbeState,
     pub(crate) pooler_initialised: bool,
+    /// What the head reads: [CLS] through the pooler (default) or the masked token mean.
+    pub(crate) head_pooling: HeadPooling,
 }
 
 impl SequenceClassifier {
@@ -173,7 +177,15 @@ impl SequenceClassifier {
             placement: ShortcutPlacement::default(),
             probes: ProbeState::default(),
             pooler_initialised,
+            head_pooling: HeadPooling::default(),
         })
+    }
+
+    /// The same model with the head reading `pooling` (constructor-style
+    /// [`SequenceClassifier::set_head_pooling`]).
+    pub fn with_head_pooling(mut self, pooling: HeadPooling) -> Self {
+        self.head_pooling = pooling;
+        self
     }
 
     pub fn config(&self) -> &BertConfig {
@@ -202,6 +214,15 @@ impl SequenceClassifier {
     /// The classifier head (`classifier.weight` `[num_labels, hidden]`, `classifier.bias`).
     pub fn head(&self) -> (Var, Var) {
         (self.head_weight.clone(), self.head_bias.clone())
+    }
+    /// What the classifier head reads ([`HeadPooling::Cls`] unless set).
+    pub fn head_pooling(&self) -> HeadPooling {
+        self.head_pooling
+    }
+    /// Chooses the head's read-out. The head's weights are kept: switch before training (a head
+    /// trained on one read-out is not meant for the other).
+    pub fn set_head_pooling(&mut self, pooling: HeadPooling) {
+        self.head_pooling = pooling;
     }
     /// Where cross-layer shortcuts enter the layer (see [`crate::adapters::shortcut`]).
     pub fn shortcut_placement(&self) -> ShortcutPlacement {
@@ -282,7 +303,7 @@ impl SequenceClassifier {
         let mask = attention_mask.to_device(&self.device)?;
         let mut ctx = self.ctx(rng);
         let out = self.bert.encode(&ids, &tt, &mask, &mut ctx)?;
-        self.head_forward(&out.pooled, &mut ctx)
+        self.head_forward(&out, &mask, &mut ctx)
     }
 
     /// Logits from embeddings `[b, s, hidden]` fed to the first layer (after the embedding
@@ -305,12 +326,33 @@ impl SequenceClassifier {
         let x = embeds.to_device(&self.device)?.to_dtype(self.dtype)?;
         let mask = attention_mask.to_device(&self.device)?;
         let out = self.bert.encode_from_embeddings(x, &mask, &mut ctx)?;
-        self.head_forward(&out.pooled, &mut ctx)
+        self.head_forward(&out, &mask, &mut ctx)
     }
 
-    fn head_forward(&self, pooled: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+    /// The head's input `[b, hidden]` from the encoder output and the attention mask `[b, s]`:
+    /// the pooled [CLS] or the mean of the last hidden states over non-pad tokens.
+    pub fn head_input(&self, out: &EncoderOutput, attention_mask: &Tensor) -> Result<Tensor> {
+        match self.head_pooling {
+            HeadPooling::Cls => Ok(out.pooled.clone()),
+            HeadPooling::Mean => {
+                let last = out
+                    .hidden_states
+                    .last()
+                    .ok_or_else(|| Error::Other("the encoder returned no hidden states".into()))?;
+                masked_mean(last, attention_mask)
+            }
+        }
+    }
+
+    fn head_forward(
+        &self,
+        out: &EncoderOutput,
+        attention_mask: &Tensor,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        let pooled = self.head_input(out, attention_mask)?;
         let p = ctx.classifier_dropout;
-        let x = ctx.dropout(pooled, p)?;
+        let x = ctx.dropout(&pooled, p)?;
         let y = matmul_last(&x, &self.head_weight.as_tensor().t()?)?;
         Ok(y.broadcast_add(self.head_bias.as_tensor())?)
     }
@@ -376,6 +418,7 @@ impl SequenceClassifier {
             placement: self.placement,
             probes: ProbeState::default(),
             pooler_initialised: self.pooler_initialised,
+            head_pooling: self.head_pooling,
         })
     }
 

@@ -7,11 +7,15 @@
 //! - `heterolora_adapters.safetensors`: shortcut adapters, disabled LoRA adapters and the head,
 //!   with the same key scheme;
 //! - `heterolora_adapters.json`: every adapter's rank, alpha, scale and on/off state, the shortcut
-//!   placement and the LoRA dropout.
+//!   placement, the LoRA dropout and the head's read-out (`head_pooling`: `cls` or `mean`; a file
+//!   without it means `cls`, what every adapter saved before the choice existed used). The same
+//!   value is written into `adapter_config.json` under `heterolora_head_pooling` when it is
+//!   `mean`, so PEFT-side users see that the head reads mean-pooled tokens, not the pooler.
 //!
 //! [`SequenceClassifier::load_adapters`] reads such a directory, or a plain PEFT directory.
 
 use super::classifier::SequenceClassifier;
+use super::head_pooling::HeadPooling;
 use crate::adapters::peft::{
     self, adapter_config_json, load_safetensors, save_safetensors, Factor, PeftConfig, PeftSlot,
     ADAPTER_CONFIG, ADAPTER_WEIGHTS,
@@ -50,7 +54,14 @@ struct AdapterState {
     shortcut_placement: ShortcutPlacement,
     lora_dropout: f64,
     slots: BTreeMap<SlotId, SlotState>,
+    /// Absent in files written before the head choice existed: those used [CLS].
+    #[serde(default)]
+    head_pooling: HeadPooling,
 }
+
+/// The key of the head's read-out in `adapter_config.json` (PEFT ignores keys it does not know
+/// only with a warning, so it is written only when it differs from PEFT's own [CLS] read-out).
+pub const PEFT_HEAD_POOLING_KEY: &str = "heterolora_head_pooling";
 
 const FORMAT: &str = "heterolora-adapters";
 
@@ -118,12 +129,20 @@ impl SequenceClassifier {
                 }
             }
         } else {
-            let cfg = adapter_config_json(
+            let mut cfg = adapter_config_json(
                 &peft_slots,
                 self.cfg.num_hidden_layers,
                 self.lora_dropout,
                 crate::adapters::peft_base::vouched_base(self.cfg.name_or_path.as_deref()),
             );
+            if self.head_pooling != HeadPooling::Cls {
+                if let Some(obj) = cfg.as_object_mut() {
+                    obj.insert(
+                        PEFT_HEAD_POOLING_KEY.into(),
+                        self.head_pooling.as_str().into(),
+                    );
+                }
+            }
             let text = serde_json::to_string_pretty(&cfg)?;
             std::fs::write(&cfg_path, text).map_err(|e| Error::io(&cfg_path, e))?;
             save_safetensors(&peft_tensors, &weights_path)?;
@@ -137,6 +156,7 @@ impl SequenceClassifier {
             shortcut_placement: self.placement,
             lora_dropout: self.lora_dropout,
             slots: states,
+            head_pooling: self.head_pooling,
         };
         let p = dir.join(STATE_FILE);
         std::fs::write(&p, serde_json::to_string_pretty(&state)?).map_err(|e| Error::io(&p, e))
@@ -181,6 +201,11 @@ impl SequenceClassifier {
             Some(PeftConfig::from_file(&cfg_path)?)
         } else {
             None
+        };
+        let peft_head_pooling = if state.is_none() && cfg_path.exists() {
+            read_peft_head_pooling(&cfg_path)?
+        } else {
+            HeadPooling::Cls
         };
 
         let mut adapters: BTreeMap<SlotId, LoraAdapter> = BTreeMap::new();
@@ -263,8 +288,10 @@ impl SequenceClassifier {
         if let Some(s) = state {
             self.placement = s.shortcut_placement;
             self.lora_dropout = s.lora_dropout;
+            self.head_pooling = s.head_pooling;
         } else if let Some(c) = peft_cfg {
             self.lora_dropout = c.lora_dropout;
+            self.head_pooling = peft_head_pooling;
         }
         Ok(())
     }
@@ -359,12 +386,27 @@ impl SequenceClassifier {
     }
 }
 
+/// The head read-out recorded in a PEFT `adapter_config.json` ([`PEFT_HEAD_POOLING_KEY`]);
+/// [`HeadPooling::Cls`] when absent (PEFT's own read-out).
+fn read_peft_head_pooling(path: &Path) -> Result<HeadPooling> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::parse(path, e.line(), e.to_string()))?;
+    match v.get(PEFT_HEAD_POOLING_KEY).and_then(|x| x.as_str()) {
+        Some(s) => s
+            .parse()
+            .map_err(|e: Error| Error::parse(path, 1, e.to_string())),
+        None => Ok(HeadPooling::Cls),
+    }
+}
+
 impl SequenceClassifier {
     /// Writes the model with every enabled LoRA module merged as a Hugging Face
     /// `BertForSequenceClassification` checkpoint (`config.json` + `model.safetensors` with `bert.`
     /// names and the classifier), loadable by transformers and by
     /// [`SequenceClassifier::from_pretrained`]. Enabled shortcuts have no place in that
-    /// architecture: they are an error (disable them, or keep the adapter files instead).
+    /// architecture: they are an error (disable them, or keep the adapter files instead), and so is
+    /// a mean-pooled head ([`HeadPooling::Mean`]), which that architecture cannot express.
     pub fn save_merged(&self, dir: &Path) -> Result<()> {
         let on: Vec<String> = self
             .enabled_slots()
@@ -377,6 +419,14 @@ impl SequenceClassifier {
                 "enabled shortcuts",
                 on.join(", "),
                 "none: a Hugging Face BERT checkpoint cannot hold shortcut connections",
+            ));
+        }
+        if self.head_pooling != HeadPooling::Cls {
+            return Err(Error::invalid(
+                "head pooling",
+                self.head_pooling,
+                "cls: BertForSequenceClassification reads [CLS] through the pooler; keep the \
+                 adapter files of a mean-pooled head instead",
             ));
         }
         let merged = self.merged()?;

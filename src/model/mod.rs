@@ -18,6 +18,7 @@ pub(crate) mod context;
 pub mod embeddings;
 pub mod fused;
 pub mod encoder;
+pub mod head_pooling;
 mod io;
 pub mod layer;
 pub mod nn;
@@ -29,6 +30,7 @@ pub(crate) mod weights;
 pub use classifier::SequenceClassifier;
 pub use config::{BertConfig, HiddenAct};
 pub use encoder::{BertModel, EncoderOutput};
+pub use head_pooling::HeadPooling;
 pub use probe::{ProbeMode, SlotProbe};
 pub use summary::ParamSummary;
 

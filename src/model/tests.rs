@@ -883,3 +883,93 @@ fn fused_training_step_matches_primitives_with_dropout() {
         assert!(d < 1e-4 * scale.max(1.0), "{n}: {d} (max |g| {scale})");
     }
 }
+
+/// Two examples whose pad positions hold the ids `pad`; the second is padded after 4 tokens.
+fn padded_batch(pad: u32) -> (Tensor, Tensor, Tensor) {
+    let ids = Tensor::new(&[[1u32, 5, 9, 13, 2, pad], [1, 44, 17, 2, pad, pad]], &DEV).unwrap();
+    let tt = Tensor::new(&[[0u32, 0, 0, 1, 1, 0], [0, 0, 1, 1, 0, 0]], &DEV).unwrap();
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0]], &DEV).unwrap();
+    (ids, tt, mask)
+}
+
+#[test]
+fn mean_pooling_ignores_pad_tokens_and_differs_from_cls() {
+    let mut m = tiny(DType::F32);
+    m.add_slot(SlotId::new(0, SlotKind::Value), 2, 16.0)
+        .unwrap();
+    randomise_b(&m, 3, 0.3);
+    let run = |m: &SequenceClassifier, pad: u32| {
+        let (ids, tt, mask) = padded_batch(pad);
+        m.forward(&ids, &tt, &mask, None).unwrap()
+    };
+    let cls = run(&m, 0);
+    m.set_head_pooling(HeadPooling::Mean);
+    assert_eq!(m.head_pooling(), HeadPooling::Mean);
+    let mean = run(&m, 0);
+    // Whatever sits at the pad positions, the mean over non-pad tokens (and so the logits) is the
+    // same: the attention mask hides pads from the other tokens and the mean skips them.
+    for pad in [7u32, 30, 99] {
+        assert!(max_diff(&run(&m, pad), &mean) < 1e-6, "pad id {pad}");
+    }
+    assert!(max_diff(&cls, &mean) > 1e-4);
+    // The head reads the masked mean of the last hidden states.
+    let (ids, tt, mask) = padded_batch(0);
+    let out = m.encode(&ids, &tt, &mask, None).unwrap();
+    let last = out.hidden_states.last().unwrap();
+    let want = last.i((1, 0..4)).unwrap().mean(0).unwrap();
+    let got = m.head_input(&out, &mask).unwrap().i(1).unwrap();
+    assert!(max_diff(&got, &want) < 1e-6);
+    // The builder form gives the same model.
+    let built = tiny(DType::F32).with_head_pooling(HeadPooling::Mean);
+    assert_eq!(built.head_pooling(), HeadPooling::Mean);
+}
+
+#[test]
+fn head_pooling_round_trips_through_saved_adapters() {
+    let mut m = tiny(DType::F32);
+    m.add_slot(SlotId::new(1, SlotKind::Query), 2, 16.0)
+        .unwrap();
+    randomise_b(&m, 5, 0.3);
+    m.set_head_pooling(HeadPooling::Mean);
+    let want = logits(&m);
+    let dir = tempfile::tempdir().unwrap();
+    m.save_adapters(dir.path()).unwrap();
+    let state = std::fs::read_to_string(dir.path().join("heterolora_adapters.json")).unwrap();
+    assert!(state.contains("\"head_pooling\": \"mean\""), "{state}");
+    let cfg = std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap();
+    assert!(
+        cfg.contains("\"heterolora_head_pooling\": \"mean\""),
+        "{cfg}"
+    );
+    let mut fresh = tiny(DType::F32);
+    fresh.load_adapters(dir.path()).unwrap();
+    assert_eq!(fresh.head_pooling(), HeadPooling::Mean);
+    assert!(max_diff(&logits(&fresh), &want) < 1e-6);
+    // PEFT's files alone carry the choice too.
+    std::fs::remove_file(dir.path().join("heterolora_adapters.json")).unwrap();
+    std::fs::remove_file(dir.path().join("heterolora_adapters.safetensors")).unwrap();
+    let mut peft_only = tiny(DType::F32);
+    peft_only.load_adapters(dir.path()).unwrap();
+    assert_eq!(peft_only.head_pooling(), HeadPooling::Mean);
+    // A merged BertForSequenceClassification checkpoint cannot read mean-pooled tokens.
+    let e = m.save_merged(&dir.path().join("merged")).unwrap_err();
+    assert!(e.to_string().contains("head pooling"), "{e}");
+
+    // Files written without the field (before the choice existed) mean [CLS].
+    let mut c = tiny(DType::F32);
+    c.add_slot(SlotId::new(1, SlotKind::Query), 2, 16.0)
+        .unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    c.save_adapters(dir2.path()).unwrap();
+    let p = dir2.path().join("heterolora_adapters.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    assert_eq!(v["head_pooling"], "cls");
+    v.as_object_mut().unwrap().remove("head_pooling");
+    std::fs::write(&p, v.to_string()).unwrap();
+    let cfg = std::fs::read_to_string(dir2.path().join("adapter_config.json")).unwrap();
+    assert!(!cfg.contains("heterolora_head_pooling"));
+    let mut back = tiny(DType::F32).with_head_pooling(HeadPooling::Mean);
+    back.load_adapters(dir2.path()).unwrap();
+    assert_eq!(back.head_pooling(), HeadPooling::Cls);
+}

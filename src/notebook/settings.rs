@@ -1,5 +1,7 @@
 //! [`Settings`]: how big a notebook's experiment is (quick for a tour, full for real numbers).
 
+use crate::model::HeadPooling;
+use crate::search::AlphaRule;
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,8 @@ use serde::{Deserialize, Serialize};
 /// | `seed` | 0 | 0 | model head, adapters, data order, proxy tie-breaks |
 /// | `device` | `cpu` | `auto` | `auto`, `cpu`, `cuda`, `cuda:N` |
 /// | `tracking` | default store | default store | tracker path or `sqlite:///` URI |
+/// | `lora_alpha` | `16` | `16` | LoRA alpha rule of the allocations ([`AlphaRule`]: the authors' 16 at every rank; `2r` keeps the scaling at 2) |
+/// | `head` | `cls` | `cls` | classifier read-out ([`HeadPooling`]: [CLS] through the pooler, or the mean over non-pad tokens) |
 ///
 /// The quick setting makes every notebook cell run in seconds to a few minutes on a laptop CPU;
 /// its accuracies say that the pipeline works, not how the methods compare (for that, use
@@ -39,6 +43,10 @@ pub struct Settings {
     pub device: String,
     /// Tracker store; `None`: `tracking/mlflow.db` of the project (or `$MLFLOW_TRACKING_URI`).
     pub tracking: Option<String>,
+    #[serde(default = "AlphaRule::lora_default")]
+    pub lora_alpha: AlphaRule,
+    #[serde(default)]
+    pub head: HeadPooling,
 }
 
 impl Default for Settings {
@@ -63,6 +71,8 @@ impl Settings {
             seed: 0,
             device: "cpu".into(),
             tracking: None,
+            lora_alpha: AlphaRule::LORA_DEFAULT,
+            head: HeadPooling::Cls,
         }
     }
 
@@ -81,6 +91,8 @@ impl Settings {
             seed: 0,
             device: "auto".into(),
             tracking: None,
+            lora_alpha: AlphaRule::LORA_DEFAULT,
+            head: HeadPooling::Cls,
         }
     }
 
@@ -117,6 +129,16 @@ impl Settings {
         self.score_batches = n;
         self
     }
+    /// LoRA alpha of the workspace's allocations as a function of rank (default: 16).
+    pub fn lora_alpha(mut self, rule: AlphaRule) -> Self {
+        self.lora_alpha = rule;
+        self
+    }
+    /// The classifier's read-out, for scoring and training (default: [CLS]).
+    pub fn head(mut self, head: HeadPooling) -> Self {
+        self.head = head;
+        self
+    }
 
     /// Every field in range, or an error naming the first that is not.
     pub fn check(&self) -> Result<()> {
@@ -144,7 +166,7 @@ impl Settings {
         if !(self.lr > 0.0 && self.lr <= 1.0) {
             return Err(Error::invalid("lr", self.lr, "in (0, 1]"));
         }
-        Ok(())
+        self.lora_alpha.check("lora_alpha")
     }
 
     /// The training configuration these settings imply (a notebook changes it with the setters).
@@ -157,6 +179,7 @@ impl Settings {
             seed: self.seed,
             device: self.device.clone(),
             log_every: 2,
+            head: Some(self.head),
             // Plain progress lines: a notebook's stderr is not a terminal.
             quiet: false,
             ..TrainConfig::default()
@@ -189,5 +212,15 @@ mod tests {
         let c = Settings::quick().seed(7).train_config();
         assert_eq!((c.seed, c.max_len, c.epochs), (7, 64, 1));
         c.check().unwrap();
+        assert_eq!(c.head, Some(HeadPooling::Cls));
+        assert_eq!(Settings::quick().lora_alpha, AlphaRule::AUTHORS);
+        let m = Settings::quick().head(HeadPooling::Mean).train_config();
+        assert_eq!(m.head, Some(HeadPooling::Mean));
+        let e = Settings::quick()
+            .lora_alpha(AlphaRule::Fixed(-1.0))
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lora_alpha"), "{e}");
     }
 }

@@ -115,7 +115,8 @@ impl Workspace {
             DType::F32,
             &device,
             settings.seed,
-        )?;
+        )?
+        .with_head_pooling(settings.head);
         // Opening creates the store, so the default one is opened only when none is named.
         let tracker = Tracker::open_or_default(settings.tracking.as_deref())?;
         Ok(Workspace {
@@ -271,6 +272,7 @@ impl Workspace {
     /// Rank `r` on every slot of `space` (the equal-budget baseline).
     pub fn uniform(&self, space: &SearchSpace, r: usize) -> Result<Allocation> {
         UniformParams::new()
+            .lora_alpha_rule(self.settings.lora_alpha)
             .r(r)
             .check()?
             .allocate(space, &self.dims())
@@ -285,6 +287,7 @@ impl Workspace {
         r: usize,
     ) -> Result<Allocation> {
         TopKParams::new()
+            .lora_alpha_rule(self.settings.lora_alpha)
             .p(p)
             .r(r)
             .seed(self.settings.seed)
@@ -303,6 +306,7 @@ impl Workspace {
     ) -> Result<Allocation> {
         let budget: BudgetSpec = budget.parse()?;
         HeterogeneousParams::new()
+            .lora_alpha_rule(self.settings.lora_alpha)
             .ranks(ranks.to_vec())
             .budget(budget)
             .seed(self.settings.seed)

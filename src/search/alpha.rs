@@ -4,6 +4,13 @@
 //! the reference shortcuts use alpha_s = 4 at every rank. An allocator that hands out different ranks
 //! needs a rule, not a number: "alpha = 2r" keeps the scaling fixed as the rank changes, "alpha = 16"
 //! keeps alpha fixed (scaling falls as 1 / r).
+//!
+//! The default everywhere (allocators, `--allocation uniform:..`, `heterolora search`, the study's
+//! methods, notebooks) is the authors' convention: their code keeps `lora_alpha = 16` at every rank,
+//! so their r = 2 adapters run at scaling 8 and their r = 8 adapters at scaling 2.
+//! [`AlphaRule::PER_RANK_2R`] (alpha = 2r, scaling 2 at every rank) is the explicit alternative; the
+//! CPU studies committed before this convention was unified used it, and their records carry the
+//! alpha of every slot, so they stay readable as they are.
 
 use crate::adapters::SlotKind;
 use crate::search::allocation::SlotRank;
@@ -12,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// How `lora_alpha` follows the rank. Parses from `16` (fixed) or `2r` / `2*r` (per rank).
+/// How `lora_alpha` follows the rank. Parses from `16` (fixed), `2r` / `2*r` (per rank), or the
+/// names `authors` (= 16, the default) and `per-rank` (= 2r).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlphaRule {
@@ -23,8 +31,13 @@ pub enum AlphaRule {
 }
 
 impl AlphaRule {
-    /// LoRA default: alpha = 2r (r = 8 gives the reference alpha = 16).
-    pub const LORA_DEFAULT: AlphaRule = AlphaRule::PerRank(2.0);
+    /// The authors' convention: `lora_alpha = 16` at every rank (scaling 16 / r).
+    pub const AUTHORS: AlphaRule = AlphaRule::Fixed(16.0);
+    /// alpha = 2r: scaling 2 at every rank (equal to [`AlphaRule::AUTHORS`] at r = 8 only). What
+    /// the CPU studies committed before the conventions were unified used.
+    pub const PER_RANK_2R: AlphaRule = AlphaRule::PerRank(2.0);
+    /// LoRA default: [`AlphaRule::AUTHORS`].
+    pub const LORA_DEFAULT: AlphaRule = AlphaRule::AUTHORS;
     /// Shortcut default: alpha_s = 4 at every rank, as the reference.
     pub const SHORTCUT_DEFAULT: AlphaRule = AlphaRule::Fixed(4.0);
 
@@ -34,6 +47,17 @@ impl AlphaRule {
             AlphaRule::PerRank(c) => c * r as f64,
             AlphaRule::Fixed(a) => a,
         }
+    }
+
+    /// [`AlphaRule::LORA_DEFAULT`], as a function (for `#[serde(default = ..)]`).
+    pub fn lora_default() -> AlphaRule {
+        AlphaRule::LORA_DEFAULT
+    }
+
+    /// [`AlphaRule::PER_RANK_2R`], as a function: the serde default of records written before
+    /// the rule was recorded (they used it).
+    pub fn legacy_study() -> AlphaRule {
+        AlphaRule::PER_RANK_2R
     }
 
     /// Checks the constant is finite and positive; `name` is the parameter reported on error.
@@ -66,8 +90,18 @@ impl FromStr for AlphaRule {
 
     fn from_str(s: &str) -> Result<Self> {
         let t = s.trim().to_ascii_lowercase();
-        let bad = || Error::invalid("lora_alpha", s, "a number such as 16, or a rule such as 2r");
-        let rule = if let Some(c) = t.strip_suffix('r') {
+        let bad = || {
+            Error::invalid(
+                "lora_alpha",
+                s,
+                "a number such as 16, a rule such as 2r, or `authors` (16) / `per-rank` (2r)",
+            )
+        };
+        let rule = if t == "authors" || t == "fixed" {
+            AlphaRule::AUTHORS
+        } else if t == "per-rank" || t == "per_rank" {
+            AlphaRule::PER_RANK_2R
+        } else if let Some(c) = t.strip_suffix('r') {
             let c = c.trim().trim_end_matches('*').trim();
             let c = if c.is_empty() {
                 1.0
@@ -129,14 +163,22 @@ mod tests {
         assert_eq!("2r".parse::<AlphaRule>().unwrap(), AlphaRule::PerRank(2.0));
         assert_eq!("2*r".parse::<AlphaRule>().unwrap(), AlphaRule::PerRank(2.0));
         assert_eq!("r".parse::<AlphaRule>().unwrap(), AlphaRule::PerRank(1.0));
+        assert_eq!("authors".parse::<AlphaRule>().unwrap(), AlphaRule::AUTHORS);
+        assert_eq!(
+            "per-rank".parse::<AlphaRule>().unwrap(),
+            AlphaRule::PER_RANK_2R
+        );
+        // The authors' convention by default: alpha 16 at every rank (scaling 8 at r = 2).
         assert_eq!(AlphaRule::LORA_DEFAULT.alpha(8), 16.0);
+        assert_eq!(AlphaRule::LORA_DEFAULT.alpha(2), 16.0);
+        assert_eq!(AlphaRule::PER_RANK_2R.alpha(2), 4.0);
         assert_eq!(AlphaRule::SHORTCUT_DEFAULT.alpha(2), 4.0);
         for bad in ["x", "-1", "0", "nan", "0r"] {
             let e = bad.parse::<AlphaRule>().unwrap_err().to_string();
             assert!(e.contains("lora_alpha"), "{e}");
         }
         let rules = AlphaRules::default();
-        assert_eq!(rules.slot_rank(SlotKind::Value, 4).lora_alpha, 8.0);
+        assert_eq!(rules.slot_rank(SlotKind::Value, 4).lora_alpha, 16.0);
         assert_eq!(rules.slot_rank(SlotKind::Residual1, 4).lora_alpha, 4.0);
     }
 }

@@ -69,7 +69,7 @@ impl FromStr for Solver {
 /// |---|---|---|---|
 /// | `ranks` | 0, 1, 2, 4, 8, 16 | ranks >= 0, at least one >= 1 | ranks a slot may get (0 = off, always allowed) |
 /// | `budget` | `uniform:r=2` | >= one rank-1 adapter | trainable-parameter budget ([`BudgetSpec`]) |
-/// | `lora_alpha` | `2r` | > 0 | alpha of LoRA slots as a function of their rank |
+/// | `lora_alpha` | `16` (the authors') | > 0 | alpha of LoRA slots as a function of their rank (`2r`: scaling 2 at every rank) |
 /// | `shortcut_alpha` | 4 | > 0 | alpha_s of shortcut slots |
 /// | `solver` | greedy | greedy, exact | how the choice is solved |
 /// | `seed` | 0 | any | seeds the tie-break among equal upgrades |

@@ -3,7 +3,7 @@
 //! Grammar: groups separated by `;`, each `KINDS:KEY=VALUE,...`:
 //! - `KINDS`: a comma list of slot kinds (`q`, `v`, `attention.value`, `ffn_in`, `res1`, ...) or
 //!   `all`, `lora`, `shortcuts`;
-//! - `r=R` (required, >= 1), `alpha=A` (a number, or a rule like `2r`; default `2r` for LoRA,
+//! - `r=R` (required, >= 1), `alpha=A` (a number, or a rule like `2r`; default 16 for LoRA,
 //!   4 for shortcuts), `layers=I` or `layers=I-J` (inclusive; default all layers).
 //!
 //! Examples: `q,v:r=8,alpha=16`, `all:r=2`, `q,v:r=8;res1,res2:r=4,layers=3-5`. A later group
@@ -192,12 +192,18 @@ mod tests {
             a.ranks[&SlotId::new(1, SlotKind::Residual1)].lora_alpha,
             4.0
         );
-        assert_eq!(a.ranks[&SlotId::new(1, SlotKind::FfnIn)].lora_alpha, 4.0);
+        // LoRA slots get the authors' alpha 16 at every rank, shortcuts 4.
+        assert_eq!(a.ranks[&SlotId::new(1, SlotKind::FfnIn)].lora_alpha, 16.0);
         let a = Allocation::from_spec("q,v:r=8; res1,res2:r=4,layers=3-5; v:r=16,layers=5", &d)
             .unwrap();
         assert_eq!(a.ranks.len(), 12 + 6);
         assert_eq!(a.rank(&SlotId::new(5, SlotKind::Value)), 16);
-        assert_eq!(a.ranks[&SlotId::new(5, SlotKind::Value)].lora_alpha, 32.0);
+        assert_eq!(a.ranks[&SlotId::new(5, SlotKind::Value)].lora_alpha, 16.0);
+        let per_rank = Allocation::from_spec("v:r=16,alpha=2r", &d).unwrap();
+        assert_eq!(
+            per_rank.ranks[&SlotId::new(5, SlotKind::Value)].lora_alpha,
+            32.0
+        );
         assert_eq!(a.rank(&SlotId::new(2, SlotKind::Residual1)), 0);
         assert_eq!(a.rank(&SlotId::new(4, SlotKind::Residual2)), 4);
         assert_eq!(a.method, "manual");

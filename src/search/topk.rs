@@ -84,7 +84,7 @@ pub fn top_counts(p: f64, m_lora: usize, m_sc: usize) -> Result<(usize, usize)> 
 /// |---|---|---|---|
 /// | `p` | 0.25 | (0, 1] | fraction of candidates to enable (k rules above) |
 /// | `r` | 8 | >= 1 | rank of every enabled LoRA slot |
-/// | `lora_alpha` | `2r` (16 at r = 8) | > 0 | alpha of enabled LoRA slots ([`AlphaRule`]) |
+/// | `lora_alpha` | `16` (the authors', at every rank) | > 0 | alpha of enabled LoRA slots ([`AlphaRule`]; `2r` keeps the scaling at 2) |
 /// | `shortcut_r` | = `r` | >= 1 | rank of every enabled shortcut slot |
 /// | `shortcut_alpha` | 4 | > 0 | alpha_s of enabled shortcut slots |
 /// | `pooling` | combined | combined, separated | one ranking, or one per list |

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// | name | default | range | meaning |
 /// |---|---|---|---|
 /// | `r` | 2 | >= 1 | rank of every candidate slot |
-/// | `lora_alpha` | `2r` | > 0 | alpha of LoRA slots ([`AlphaRule`]) |
+/// | `lora_alpha` | `16` (the authors', at every rank) | > 0 | alpha of LoRA slots ([`AlphaRule`]; `2r` keeps the scaling at 2) |
 /// | `shortcut_alpha` | 4 | > 0 | alpha_s of shortcut slots |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UniformParams {
@@ -144,7 +144,15 @@ mod tests {
         let t = Budget::same_as_top_p(&c, &d, 0.25, 8).unwrap();
         assert_eq!(u.trainable_params(), t.params);
         assert!(UniformParams::new().r(0).check().is_err());
+        // The authors' convention: alpha 16 at r = 2 (scaling 8); 2r on request.
         let sr = a.ranks.values().next().unwrap();
-        assert_eq!((sr.r, sr.lora_alpha), (2, 4.0));
+        assert_eq!((sr.r, sr.lora_alpha), (2, 16.0));
+        let a2 = UniformParams::new()
+            .lora_alpha_rule(AlphaRule::PER_RANK_2R)
+            .check()
+            .unwrap()
+            .allocate(&SearchSpace::lora_qv(), &d)
+            .unwrap();
+        assert!(a2.ranks.values().all(|sr| sr.lora_alpha == 4.0));
     }
 }

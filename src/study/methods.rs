@@ -8,7 +8,8 @@
 use crate::adapters::{ModelDims, SearchSpace, SlotId};
 use crate::proxy::Scores;
 use crate::search::{
-    Allocation, Budget, BudgetSpec, HeterogeneousParams, Pooling, TopK, TopKParams, UniformParams,
+    Allocation, AlphaRule, Budget, BudgetSpec, HeterogeneousParams, Pooling, TopK, TopKParams,
+    UniformParams,
 };
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,12 @@ pub struct Method {
     /// Re-allocate during training (HeteroLoRA's dynamic variant) instead of once before.
     pub dynamic: bool,
     pub description: String,
+    /// `lora_alpha` of the LoRA slots the method turns on, as a function of their rank: the
+    /// authors' 16 at every rank by default, [`AlphaRule::PER_RANK_2R`] on request
+    /// ([`Method::with_lora_alpha`], or the protocol's `lora_alpha` through
+    /// [`super::Protocol::apply`]). Methods serialised before the field existed used 2r.
+    #[serde(default = "AlphaRule::legacy_study")]
+    pub lora_alpha: AlphaRule,
 }
 
 /// The static proxies of the study, default first; `constant` is the random baseline and is
@@ -105,7 +112,16 @@ impl Method {
             proxy: proxy.map(str::to_string),
             dynamic,
             description: description.into(),
+            lora_alpha: AlphaRule::LORA_DEFAULT,
         }
+    }
+
+    /// The same method with LoRA alpha following `rule` (e.g. [`AlphaRule::PER_RANK_2R`] to
+    /// reproduce the studies committed before the authors' alpha 16 became the default). The
+    /// name is kept: the protocol records the rule, and a study refuses to mix protocols.
+    pub fn with_lora_alpha(mut self, rule: AlphaRule) -> Method {
+        self.lora_alpha = rule;
+        self
     }
 
     fn topk_spec(pooling: Pooling) -> AllocatorSpec {
@@ -320,6 +336,7 @@ impl Method {
         match &self.allocator {
             AllocatorSpec::TopK { p, r, pooling } => Ok(Some(
                 TopKParams::new()
+                    .lora_alpha_rule(self.lora_alpha)
                     .p(*p)
                     .r(*r)
                     .pooling(*pooling)
@@ -342,15 +359,18 @@ impl Method {
             scores.ok_or_else(|| Error::Other(format!("method {} needs proxy scores", self.name)))
         };
         let mut a = match &self.allocator {
-            AllocatorSpec::Uniform { r } => {
-                UniformParams::new().r(*r).check()?.allocate(&space, dims)?
-            }
+            AllocatorSpec::Uniform { r } => UniformParams::new()
+                .r(*r)
+                .lora_alpha_rule(self.lora_alpha)
+                .check()?
+                .allocate(&space, dims)?,
             AllocatorSpec::TopK { .. } => {
                 self.topk(seed)?
                     .expect("a top-k method")
                     .allocate(&space, dims, need()?)?
             }
             AllocatorSpec::Heterogeneous { ranks, budget_r } => HeterogeneousParams::new()
+                .lora_alpha_rule(self.lora_alpha)
                 .ranks(ranks.clone())
                 .budget(BudgetSpec::Uniform { r: *budget_r })
                 .seed(seed)
@@ -404,6 +424,37 @@ mod tests {
             .to_string()
             .contains("uniform-r2"));
         assert_eq!(Method::select(&[]).unwrap().len(), Method::all().len());
+    }
+
+    #[test]
+    fn methods_use_the_authors_alpha_unless_told_otherwise() {
+        let d = ModelDims::MINILM_L6;
+        let u = Method::uniform(2).allocate(&d, None, 0).unwrap();
+        assert!(u.ranks.values().all(|s| s.lora_alpha == 16.0));
+        let u = Method::uniform(2)
+            .with_lora_alpha(AlphaRule::PER_RANK_2R)
+            .allocate(&d, None, 0)
+            .unwrap();
+        assert!(u.ranks.values().all(|s| s.lora_alpha == 4.0));
+        let m = Method::static_proxy("grad-norm").with_lora_alpha(AlphaRule::PER_RANK_2R);
+        assert_eq!(
+            m.topk(0).unwrap().unwrap().params().lora_alpha,
+            AlphaRule::PER_RANK_2R
+        );
+        assert_eq!(
+            Method::static_proxy("grad-norm")
+                .topk(0)
+                .unwrap()
+                .unwrap()
+                .params()
+                .lora_alpha,
+            AlphaRule::AUTHORS
+        );
+        // A method serialised before the field existed used 2r.
+        let mut v = serde_json::to_value(Method::uniform(2)).unwrap();
+        v.as_object_mut().unwrap().remove("lora_alpha");
+        let old: Method = serde_json::from_value(v).unwrap();
+        assert_eq!(old.lora_alpha, AlphaRule::PER_RANK_2R);
     }
 
     #[test]

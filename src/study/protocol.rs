@@ -1,7 +1,8 @@
 //! Training protocols of the study: [`Protocol::cpu`] (fits a working day on 2 cores) and
 //! [`Protocol::paper`] (the reference's 20-epoch protocol, for a GPU).
 
-use crate::search::{DynamicSchedule, Every};
+use crate::model::HeadPooling;
+use crate::search::{AlphaRule, DynamicSchedule, Every};
 use crate::train::{Schedule, TrainConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,14 @@ use serde::{Deserialize, Serialize};
 /// | `dynamic_at_epoch_start` | true | true | also re-allocate at every epoch start | |
 /// | `limit_train` | none | none | train on the first N examples only (smoke tests) | >= 1 |
 /// | `device` | `cpu` | `auto` | `cpu`, `cuda`, `cuda:N`, `auto` | |
+/// | `lora_alpha` | `16` | `16` | LoRA alpha of every method's slots as a function of rank ([`AlphaRule`]; the authors keep 16 at every rank; `2r` keeps the scaling at 2) | > 0 |
+/// | `head` | `cls` | `cls` | classifier read-out ([`HeadPooling`]: [CLS] through the pooler, or the mean over non-pad tokens) | |
+///
+/// Records written before `lora_alpha` and `head` were fields read as `2r` (what those studies
+/// used: their records list every slot's alpha) and `cls`. A study refuses to continue under a
+/// protocol that differs from its committed children's, so an old study is not silently
+/// continued under the new alpha convention: continue it with `lora_alpha = 2r`, or start a new
+/// one.
 ///
 /// The CPU protocol trades epochs for coverage. It is the recipe that took LoRA q,v r = 8 to
 /// 80.88% MRPC dev accuracy (77.45% after its first epoch): two epochs at batch 32 (230
@@ -56,6 +65,10 @@ pub struct Protocol {
     #[serde(default)]
     pub limit_train: Option<usize>,
     pub device: String,
+    #[serde(default = "AlphaRule::legacy_study")]
+    pub lora_alpha: AlphaRule,
+    #[serde(default)]
+    pub head: HeadPooling,
 }
 
 impl Protocol {
@@ -77,6 +90,8 @@ impl Protocol {
             dynamic_at_epoch_start: true,
             limit_train: None,
             device: "cpu".into(),
+            lora_alpha: AlphaRule::LORA_DEFAULT,
+            head: HeadPooling::Cls,
         }
     }
 
@@ -99,6 +114,8 @@ impl Protocol {
             dynamic_at_epoch_start: true,
             limit_train: None,
             device: "auto".into(),
+            lora_alpha: AlphaRule::LORA_DEFAULT,
+            head: HeadPooling::Cls,
         }
     }
 
@@ -125,8 +142,16 @@ impl Protocol {
         if self.limit_train == Some(0) {
             return Err(Error::invalid("limit_train", 0, "an integer >= 1, or none"));
         }
+        self.lora_alpha.check("lora_alpha")?;
         self.dynamic_schedule().check()?;
         self.train_config(0).check()
+    }
+
+    /// `m` with this protocol's LoRA alpha rule: what a child run trains (the methods' own
+    /// default is the authors' 16, the protocol's too, so this matters when the protocol says
+    /// otherwise).
+    pub fn apply(&self, m: &super::Method) -> super::Method {
+        m.clone().with_lora_alpha(self.lora_alpha)
     }
 
     /// The trainer configuration of a child run with `seed`.
@@ -142,6 +167,7 @@ impl Protocol {
             .max_len(self.max_len)
             .seed(seed)
             .device(self.device.clone())
+            .head(Some(self.head))
             .quiet(true)
     }
 
@@ -181,6 +207,8 @@ impl Protocol {
                 "protocol.limit_train".into(),
                 self.limit_train.map_or("none".into(), |n| n.to_string()),
             ),
+            ("protocol.lora_alpha".into(), self.lora_alpha.to_string()),
+            ("protocol.head".into(), self.head.to_string()),
         ]
     }
 
@@ -188,7 +216,8 @@ impl Protocol {
     pub fn describe(&self) -> String {
         format!(
             "{}: {} epochs, max_len {}, lr {}, batch {}, {:?} schedule (warm-up {}), clip {}, \
-             weight decay {}, proxies on {} batches of {}, dynamic every {} epoch{}{}",
+             weight decay {}, proxies on {} batches of {}, dynamic every {} epoch{}{}, \
+             lora_alpha {}, {} head",
             self.name,
             self.epochs,
             self.max_len,
@@ -208,6 +237,8 @@ impl Protocol {
             },
             self.limit_train
                 .map_or(String::new(), |n| format!(", first {n} training examples")),
+            self.lora_alpha,
+            self.head,
         )
     }
 }
@@ -229,6 +260,54 @@ mod tests {
         assert_eq!(cpu.train_config(13).seed, 13);
         assert_eq!(Protocol::by_name("GPU").unwrap(), paper);
         assert!(Protocol::by_name("tpu").is_err());
+    }
+
+    #[test]
+    fn alpha_and_head_default_to_the_authors_and_cls_and_old_records_read_as_they_ran() {
+        let cpu = Protocol::cpu();
+        assert_eq!(cpu.lora_alpha, AlphaRule::AUTHORS);
+        assert_eq!(cpu.head, HeadPooling::Cls);
+        assert_eq!(cpu.train_config(0).head, Some(HeadPooling::Cls));
+        let m = crate::study::Method::uniform(2);
+        let mut p = cpu.clone();
+        p.lora_alpha = AlphaRule::PER_RANK_2R;
+        assert_eq!(p.apply(&m).lora_alpha, AlphaRule::PER_RANK_2R);
+        assert_eq!(cpu.apply(&m).lora_alpha, AlphaRule::AUTHORS);
+        // A record written before the fields existed: alpha 2r (what it trained), [CLS] head;
+        // so it differs from today's CPU protocol and a study will not mix the two.
+        let mut v = serde_json::to_value(&cpu).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("lora_alpha");
+        o.remove("head");
+        let old: Protocol = serde_json::from_value(v).unwrap();
+        assert_eq!(old.lora_alpha, AlphaRule::PER_RANK_2R);
+        assert_eq!(old.head, HeadPooling::Cls);
+        assert_ne!(old, cpu);
+        assert!(cpu.describe().contains("lora_alpha 16, cls head"));
+    }
+
+    #[test]
+    fn committed_study_records_stay_readable() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/mrpc/children");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if let Some(p) = v.get("protocol_settings").filter(|p| !p.is_null()) {
+                let p: Protocol = serde_json::from_value(p.clone()).unwrap();
+                assert_eq!(
+                    p.lora_alpha,
+                    AlphaRule::PER_RANK_2R,
+                    "{}",
+                    e.path().display()
+                );
+            }
+        }
     }
 
     #[test]

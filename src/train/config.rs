@@ -2,6 +2,7 @@
 
 use super::optim::AdamWParams;
 use super::schedule::Schedule;
+use crate::model::HeadPooling;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 /// | `max_len` | 128 | token limit per example (pairs truncated longest-first) | [8, 512] |
 /// | `seed` | 0 | fixes data order, adapter initialisation and dropout | any |
 /// | `lora_dropout` | 0.0 | dropout on the adapters' input in training (reference: 0) | [0, 1) |
+/// | `head` | none | the classifier head's read-out ([`HeadPooling`]: `cls` = [CLS] through the pooler, `mean` = mean over non-pad tokens); none keeps the model's (cls unless set on it) | |
 /// | `device` | `cpu` | `auto`, `cpu`, `cuda` or `cuda:N` | |
 /// | `quiet` | false | no progress bar: one plain line per evaluation (notebooks, CI logs) | |
 /// | `checkpoint_every` | 0 | also checkpoint every N optimiser steps (0: at epoch ends only) | >= 0 |
@@ -56,6 +58,10 @@ pub struct TrainConfig {
     pub max_len: usize,
     pub seed: u64,
     pub lora_dropout: f64,
+    /// The head's read-out set on the model before training; `None` keeps the model's. Absent
+    /// from checkpoints written before the choice existed (they trained the [CLS] head, which is
+    /// what a model loaded without a setting has).
+    pub head: Option<HeadPooling>,
     pub device: String,
     pub quiet: bool,
     pub checkpoint_every: usize,
@@ -84,6 +90,7 @@ impl Default for TrainConfig {
             max_len: 128,
             seed: 0,
             lora_dropout: 0.0,
+            head: None,
             device: "cpu".to_string(),
             quiet: false,
             checkpoint_every: 0,
@@ -121,6 +128,7 @@ impl TrainConfig {
         max_len: usize,
         seed: u64,
         lora_dropout: f64,
+        head: Option<HeadPooling>,
         quiet: bool,
         checkpoint_every: usize,
     );
@@ -264,6 +272,7 @@ impl TrainConfig {
             ("max_len".into(), self.max_len.to_string()),
             ("seed".into(), self.seed.to_string()),
             ("lora_dropout".into(), self.lora_dropout.to_string()),
+            ("head".into(), opt(self.head.map(|h| h.to_string()))),
             ("device".into(), self.device.clone()),
         ]
     }
@@ -332,5 +341,17 @@ mod tests {
         assert_eq!(c.max_steps(Some(7)).total_steps(3668), 7);
         let params = TrainConfig::default().to_params();
         assert!(params.iter().any(|(k, v)| k == "lr" && v == "0.0005"));
+        let params = TrainConfig::default()
+            .head(Some(HeadPooling::Mean))
+            .to_params();
+        assert!(params.iter().any(|(k, v)| k == "head" && v == "mean"));
+    }
+
+    #[test]
+    fn configs_saved_without_a_head_keep_the_models() {
+        let mut v = serde_json::to_value(TrainConfig::default()).unwrap();
+        v.as_object_mut().unwrap().remove("head");
+        let c: TrainConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(c.head, None);
     }
 }

@@ -3,16 +3,18 @@
 //! Uniform specs read `uniform:<kinds>[:r=<r>][:alpha=<alpha>][:layers=<i,j,...>]`, e.g.
 //! `uniform:q,v:r=8` (the LoRA reference: query and value in every layer, r = 8, alpha = 16) or
 //! `uniform:q,v,shortcuts:r=2`. Kinds take the names of [`SearchSpace::parse_kinds`]. Without
-//! `alpha`, LoRA slots get `lora_alpha` 16 and shortcut slots 4, the reference's values. Anything
-//! else is read as the path of an allocation JSON file (as `heterolora search` writes it).
+//! `alpha`, LoRA slots get `lora_alpha` 16 at every rank (the authors' convention, the default of
+//! every allocator: see [`AlphaRule`]) and shortcut slots 4, the reference's values; `alpha` takes
+//! a number or a per-rank rule (`alpha=2r`: scaling 2 at every rank). Anything else is read as the
+//! path of an allocation JSON file (as `heterolora search` writes it).
 
 use crate::adapters::{ModelDims, SearchSpace};
-use crate::search::{Allocation, SlotRank};
+use crate::search::{Allocation, AlphaRule, SlotRank};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Reference `lora_alpha` of LoRA modules.
+/// Reference `lora_alpha` of LoRA modules (the authors keep it at every rank).
 pub const LORA_ALPHA: f64 = 16.0;
 /// Reference `alpha_s` of LoRA-adapted shortcut connections.
 pub const SHORTCUT_ALPHA: f64 = 4.0;
@@ -57,12 +59,37 @@ pub fn parse_allocation(spec: &str, dims: &ModelDims) -> Result<Allocation> {
     Ok(alloc)
 }
 
+/// `spec` with LoRA alpha following `rule` where the spec does not say: a uniform spec without
+/// `alpha=` gets `:alpha=<rule>` appended (so the rule is part of the spec a checkpoint records).
+/// A spec that sets `alpha` itself is returned as it is; an allocation file records every slot's
+/// alpha, so a rule for it is an error rather than silently ignored.
+pub fn with_lora_alpha_rule(spec: &str, rule: AlphaRule) -> Result<String> {
+    rule.check("lora_alpha")?;
+    let spec = spec.trim();
+    let Some(rest) = spec.strip_prefix("uniform:") else {
+        return Err(Error::invalid(
+            "lora_alpha",
+            rule,
+            "no rule with an allocation file (its alphas are in the file); use a uniform spec",
+        ));
+    };
+    let has_alpha = rest.split(':').skip(1).any(|part| {
+        part.split_once('=')
+            .is_some_and(|(k, _)| matches!(k.trim(), "alpha" | "lora_alpha"))
+    });
+    Ok(if has_alpha {
+        spec.to_string()
+    } else {
+        format!("{spec}:alpha={rule}")
+    })
+}
+
 fn parse_uniform(rest: &str, dims: &ModelDims) -> Result<Allocation> {
     let mut parts = rest.split(':');
     let kinds = parts.next().unwrap_or_default();
     let mut space = SearchSpace::parse_kinds(kinds)?;
     let mut r = 8usize;
-    let mut alpha: Option<f64> = None;
+    let mut alpha: Option<AlphaRule> = None;
     for part in parts {
         let (k, v) = part.split_once('=').ok_or_else(|| {
             Error::invalid(
@@ -79,15 +106,13 @@ fn parse_uniform(rest: &str, dims: &ModelDims) -> Result<Allocation> {
                     })?
             }
             "alpha" | "lora_alpha" => {
-                alpha = Some(
-                    v.trim()
-                        .parse()
-                        .ok()
-                        .filter(|a: &f64| a.is_finite() && *a > 0.0)
-                        .ok_or_else(|| {
-                            Error::invalid("allocation alpha", v, "a positive number")
-                        })?,
-                )
+                alpha = Some(v.trim().parse::<AlphaRule>().map_err(|_| {
+                    Error::invalid(
+                        "allocation alpha",
+                        v,
+                        "a positive number such as 16, or a per-rank rule such as 2r",
+                    )
+                })?)
             }
             "layers" => {
                 let mut layers = Vec::new();
@@ -119,11 +144,13 @@ fn parse_uniform(rest: &str, dims: &ModelDims) -> Result<Allocation> {
     let ranks: BTreeMap<_, _> = candidates
         .iter()
         .map(|&slot| {
-            let a = alpha.unwrap_or(if slot.kind.is_shortcut() {
-                SHORTCUT_ALPHA
-            } else {
-                LORA_ALPHA
-            });
+            let a = alpha
+                .unwrap_or(if slot.kind.is_shortcut() {
+                    AlphaRule::SHORTCUT_DEFAULT
+                } else {
+                    AlphaRule::LORA_DEFAULT
+                })
+                .alpha(r);
             (slot, SlotRank { r, lora_alpha: a })
         })
         .collect();
@@ -166,6 +193,35 @@ mod tests {
         assert_eq!(a.ranks[&SlotId::new(2, SlotKind::Query)].r, 2);
         let b = parse_allocation("uniform:v:alpha=32", &ModelDims::MINILM_L6).unwrap();
         assert_eq!(b.ranks[&SlotId::new(0, SlotKind::Value)].lora_alpha, 32.0);
+        // The CLI, the library's allocators and the study share the authors' alpha 16 at r = 2;
+        // the per-rank rule is explicit.
+        let d = ModelDims::MINILM_L6;
+        let cli = parse_allocation("uniform:q,v:r=2", &d).unwrap();
+        let lib = crate::search::UniformParams::new()
+            .r(2)
+            .check()
+            .unwrap()
+            .allocate(&crate::adapters::SearchSpace::lora_qv(), &d)
+            .unwrap();
+        let study = crate::study::Method::uniform(2)
+            .allocate(&d, None, 0)
+            .unwrap();
+        assert_eq!(cli.ranks, lib.ranks);
+        assert_eq!(cli.ranks, study.ranks);
+        assert!(cli.ranks.values().all(|s| s.lora_alpha == 16.0));
+        let per_rank = parse_allocation("uniform:q,v:r=2:alpha=2r", &d).unwrap();
+        assert!(per_rank.ranks.values().all(|s| s.lora_alpha == 4.0));
+    }
+
+    #[test]
+    fn an_alpha_rule_joins_uniform_specs_without_alpha() {
+        let s = with_lora_alpha_rule("uniform:q,v:r=2", AlphaRule::PER_RANK_2R).unwrap();
+        assert_eq!(s, "uniform:q,v:r=2:alpha=2r");
+        let a = parse_allocation(&s, &ModelDims::MINILM_L6).unwrap();
+        assert!(a.ranks.values().all(|x| x.lora_alpha == 4.0));
+        let kept = with_lora_alpha_rule("uniform:q,v:alpha=8:r=2", AlphaRule::PER_RANK_2R).unwrap();
+        assert_eq!(kept, "uniform:q,v:alpha=8:r=2");
+        assert!(with_lora_alpha_rule("alloc.json", AlphaRule::AUTHORS).is_err());
     }
 
     #[test]

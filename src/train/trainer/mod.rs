@@ -107,6 +107,9 @@ impl Trainer {
         })?;
         model.apply_allocation(&allocation)?;
         model.set_lora_dropout(cfg.lora_dropout as f32);
+        if let Some(head) = cfg.head {
+            model.set_head_pooling(head);
+        }
         let device = model.device().clone();
         let batcher = Batcher::for_dataset(&train, cfg.batch_size, cfg.seed)?;
         let dev_batcher = Batcher::for_dataset(&dev, cfg.eval_batch_size, cfg.seed)?;
