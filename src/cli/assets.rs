@@ -1,5 +1,6 @@
 //! The model and data folders every training and scoring command takes, with the same flags.
 
+use crate::data::Task;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -15,6 +16,15 @@ pub struct AssetArgs {
     /// datasets/glue].
     #[arg(long, visible_alias = "glue-dir", value_name = "DIR")]
     pub glue: Option<PathBuf>,
+}
+
+impl AssetArgs {
+    /// Fetches the default model, and `task`'s GLUE folder when a task is given, if they are
+    /// missing and no folder was named (flag or environment variable): so that a command works
+    /// on a fresh machine without a `heterolora fetch` first. A named folder is left alone.
+    pub fn ensure(&self, task: Option<Task>) -> crate::Result<()> {
+        crate::assets::ensure_assets(self.model.as_deref(), self.glue.as_deref(), task).map(|_| ())
+    }
 }
 
 #[cfg(test)]

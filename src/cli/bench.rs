@@ -46,6 +46,8 @@ pub struct BenchTrainArgs {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchWhat::Train(a) => {
+            // The benchmark times MRPC batches: fetch them (and the model) on first use.
+            a.assets.ensure(Some(crate::data::Task::Mrpc))?;
             let cfg = BenchConfig {
                 model_dir: a.assets.model,
                 glue_dir: a.assets.glue,

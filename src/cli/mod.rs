@@ -61,8 +61,28 @@ pub fn exit_status(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// Fetch on first use for `train` and `study` (whose files only read the folders): the default
+/// model and the task's GLUE data are fetched into `datasets/` when missing and no folder was
+/// named. `run`, `score`, `search --proxy` and `bench train` do the same in their own files.
+fn fetch_on_first_use(command: &Command) -> anyhow::Result<()> {
+    match command {
+        Command::Train(a) if a.resume.is_none() => {
+            let task = a.task.as_deref().map(str::parse).transpose()?;
+            a.assets.ensure(task)?;
+        }
+        Command::Study(a) if a.action.is_none() => {
+            // A dry run reads only the model's config.json.
+            let task = (!a.dry_run).then(|| a.opts.task.parse()).transpose()?;
+            a.opts.assets.ensure(task)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Run the command line with the process arguments.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    fetch_on_first_use(&cli.command)?;
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Study(args) => study::run(args),

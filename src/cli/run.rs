@@ -117,6 +117,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let protocol = args.protocol()?;
     crate::proxy::by_name(&args.proxy)?;
     let method = Method::heterolora(&args.proxy, args.p, args.r, args.dynamic);
+    // On a fresh machine: fetch the model and the task's data into datasets/ (one line each).
+    args.assets.ensure(Some(task))?;
     let mut source = AssetSource::new(args.assets.model.as_deref(), args.assets.glue.as_deref());
     // Missing assets fail here, naming the fetch command, before any run is created.
     source.check(task)?;

@@ -80,6 +80,8 @@ pub fn load_for_scoring(
 ) -> Result<(Task, SequenceClassifier, ScoringData)> {
     let task: Task = opts.task.parse()?;
     let device = crate::device::parse_device(&opts.device)?;
+    // On a fresh machine: fetch the model and the task's data into datasets/ first.
+    opts.assets.ensure(Some(task))?;
     let model_dir =
         crate::assets::resolve_model_dir(opts.assets.model.as_deref(), "all-MiniLM-L6-v2");
     let glue_dir = crate::assets::resolve_glue_dir(opts.assets.glue.as_deref());
