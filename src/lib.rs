@@ -27,6 +27,7 @@ pub mod display;
 pub mod error;
 pub mod model;
 pub mod notebook;
+pub mod predict;
 pub mod plot;
 pub mod prelude;
 pub mod proxy;

@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod info;
 pub mod output;
 pub mod plot;
+pub mod predict;
 pub mod run;
 pub mod runs;
 pub mod score;
@@ -43,6 +44,10 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Fine-tune an adapter allocation on a GLUE task (logged to the tracker).
     Train(train::TrainArgs),
+    /// Score a GLUE-format TSV with saved adapters: metrics with labels, a GLUE submission file
+    /// without.
+    #[command(alias = "eval")]
+    Predict(predict::PredictArgs),
     /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs.
     Runs(runs::RunsArgs),
     /// Draw charts as SVG and PNG: allocation and score heat maps from JSON files; budget plots,
@@ -91,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => score::run(args),
         Command::Search(args) => search::run(args),
         Command::Train(args) => train::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Plot(args) => {
             for path in plot::run(args)? {
