@@ -101,7 +101,7 @@ def main():
     print(table)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     meta = {"rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "threads": args.threads,
-            "heterolora": args.heterolora, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "heterolora": os.path.basename(args.heterolora), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
             "load_before": os.getloadavg()}
     with open(args.out + ".json", "w") as f:

@@ -19,8 +19,11 @@ run() {
   local t0; t0=$(date +%s)
   "$bin" train --task mrpc --allocation uniform:q,v:r=2 --batch-size 32 --max-len 128 \
     --warmup-ratio 0.06 --schedule linear --experiment pilot --run-name "$name" \
-    --output "$dir" --quiet "$@"
-  python3 - "$dir/train_result.json" "$out/$name.json" "$(( $(date +%s) - t0 ))" "$*" <<'PY'
+    --output "$dir" --quiet "$@" 2>&1 | tee "$dir/log"
+  # train_result.json is an artifact of the tracker run the log names.
+  local id; id=$(sed -n 's/^tracker run \([0-9a-f]*\) .*/\1/p' "$dir/log" | head -1)
+  local result; result=$(ls tracking/artifacts/*/"$id"/artifacts/train_result.json)
+  python3 - "$result" "$out/$name.json" "$(( $(date +%s) - t0 ))" "$*" <<'PY'
 import json, sys
 src, dst, secs, args = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 r = json.load(open(src))
