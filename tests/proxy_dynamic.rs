@@ -113,3 +113,78 @@ fn dynamic_reallocation_runs_on_schedule_and_is_logged() -> Result<()> {
     assert!(again.load_state(serde_json::json!({"log": 3})).is_err());
     Ok(())
 }
+
+#[test]
+fn scoring_mode_and_grad_parts_are_recorded() -> Result<()> {
+    use heterolora::proxy::{self, ScoringData};
+    use heterolora::search::ScoringMode;
+    let mut model =
+        SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 7)?;
+    model.set_dropout(0.1, 0.1, Some(0.1))?;
+    let space = SearchSpace::parse_kinds("q,v")?;
+    let slots = space.slots(model.dims().num_layers);
+    let topk = TopKParams::new().p(0.5).r(4).check()?;
+    let train = synthetic(16, 1, Split::Train);
+    let batches = ScoringData::from_dataset(&train, 4, 2, &Device::Cpu)?.batches;
+    let new = |mode| -> Result<DynamicReallocator> {
+        Ok(
+            DynamicReallocator::new(DynamicSchedule::default(), topk.clone(), space.clone(), 0)?
+                .with_batches(batches.clone())
+                .with_mode(mode),
+        )
+    };
+    // Eval mode (the default) is what it was: the proxy's own scores, deterministic.
+    let mut eval = new(ScoringMode::Eval)?;
+    let mut log = MemoryLogger::default();
+    eval.reallocate(&mut model, 0, 10, Some(&mut log))?;
+    let rec = eval.log.records.last().unwrap().clone();
+    assert_eq!(rec.mode, ScoringMode::Eval);
+    let mut again = model.clone();
+    for &s in &slots {
+        again.set_enabled(s, true)?;
+    }
+    let direct =
+        proxy::by_name("grad-norm")?.score(&mut again, &batches, &slots, &mut Rng::new(0))?;
+    for s in &slots {
+        assert!(
+            (rec.scores.values[s] - direct.values[s]).abs() < 1e-9,
+            "{s}"
+        );
+        // grad-norm = ||dA|| + ||dB||; on fresh adapters (B = 0) the A part is exactly 0.
+        let p = rec.grad_parts[s];
+        assert!((p.a + p.b - rec.scores.values[s]).abs() < 1e-9);
+        assert_eq!(p.a, 0.0, "{s}");
+        assert!(p.b > 0.0, "{s}");
+    }
+    let slot = slots[0];
+    assert_eq!(log.history(&format!("realloc.grad_a.{slot}")).len(), 1);
+    assert_eq!(log.history(&format!("realloc.grad_b.{slot}")).len(), 1);
+    assert!(log
+        .texts
+        .iter()
+        .any(|(name, text)| name == "reallocations.json" && text.contains("grad_parts")));
+
+    // Train mode (the authors'): dropout on, so other scores; seeded, so reproducible.
+    let run_train = || -> Result<heterolora::search::ReallocationRecord> {
+        let mut m = model.deep_clone()?;
+        let mut t = new(ScoringMode::Train)?;
+        t.reallocate(&mut m, 0, 10, None)?;
+        Ok(t.log.records.last().unwrap().clone())
+    };
+    let t1 = run_train()?;
+    let t2 = run_train()?;
+    assert_eq!(t1.mode, ScoringMode::Train);
+    assert_eq!(t1.scores.values, t2.scores.values);
+    let moved = slots
+        .iter()
+        .any(|s| (t1.scores.values[s] - rec.scores.values[s]).abs() > 1e-6);
+    assert!(moved, "train-mode scores equal eval-mode scores");
+
+    // Training-mode scoring needs a gradient proxy.
+    let mut c = new(ScoringMode::Train)?.with_proxy(proxy::by_name("constant")?);
+    let e = c
+        .reallocate(&mut model.deep_clone()?, 0, 10, None)
+        .unwrap_err();
+    assert!(e.to_string().contains("scoring mode"), "{e}");
+    Ok(())
+}

@@ -18,14 +18,15 @@
 //! A disabled `residual*` is the plain residual (`x`, `h`); a disabled `shortcut*` adds nothing.
 //!
 //! The reference implementation (post-LN OPT) adds the two cross-layer shortcuts *after* the
-//! layer's LayerNorm and normalises once more with a freshly initialised LayerNorm
-//! (`h = LN'(LN1(a + S_r1(x)) + S_sc2(p))`, `out = LN''(LN2(...) + S_sc1(x))`). That extra
-//! normalisation changes the model's output even when B = 0, i.e. switching on a zero-initialised
-//! shortcut perturbs the pretrained network. We therefore default to adding them inside the
+//! layer's LayerNorm and applies that same pretrained LayerNorm once more, whether the shortcut is
+//! on or off (`h = LN1(LN1(a + S_r1(x)) + S_sc2(p))` from layer 1 on, `out = LN2(LN2(f + S_r2(h)) +
+//! S_sc1(x))`). That extra normalisation changes the model's output even with every B = 0 (a
+//! LayerNorm with a non-trivial weight and bias is not idempotent), i.e. the placement itself
+//! perturbs the pretrained network. We therefore default to adding the shortcuts inside the
 //! existing LayerNorm, where a fresh shortcut is an exact no-op like every LoRA module, and keep the
-//! reference's placement as [`ShortcutPlacement::ExtraNorm`] (a frozen LayerNorm with unit weight
-//! and zero bias, as the reference's fresh modules, applied only while the shortcut is enabled) so
-//! that the two can be compared.
+//! reference's placement as [`ShortcutPlacement::ExtraNorm`] so that the two can be compared. Under
+//! `ExtraNorm`, switching a fresh shortcut on or off changes nothing (the norm is there either
+//! way); the change against `InsideNorm` comes from the placement.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -38,7 +39,8 @@ pub enum ShortcutPlacement {
     /// Inside the existing post-LN sum: a zero-initialised shortcut is an exact no-op.
     #[default]
     InsideNorm,
-    /// As the reference: after the layer's LayerNorm, followed by one more (unit, frozen) LayerNorm.
+    /// As the reference: after the layer's LayerNorm, which is then applied once more (its own
+    /// pretrained weight and bias), with or without the shortcut.
     ExtraNorm,
 }
 

@@ -6,7 +6,7 @@
 use super::attention::BertSelfAttention;
 use super::config::{BertConfig, HiddenAct};
 use super::context::Ctx;
-use super::nn::{norm, LayerNorm, Linear};
+use super::nn::{LayerNorm, Linear};
 use super::weights::{load_layer_norm, load_linear, WeightSource};
 use crate::adapters::{ShortcutPlacement, SlotId, SlotKind};
 use crate::Result;
@@ -105,12 +105,13 @@ impl BertLayer {
             Some(p) if layer > 0 => ctx.shortcut(slot(SlotKind::Shortcut2), p)?,
             _ => None,
         };
+        // InsideNorm: the cross-layer shortcuts join the residual sum inside the LayerNorm.
+        // ExtraNorm (the authors'): they are added after it and the layer's own pretrained
+        // LayerNorm (weight and bias) is applied once more, whether the shortcut is on or off, in
+        // every layer that has the shortcut (shortcut2 from layer 1 on, shortcut1 everywhere).
         let mut residual = res1;
-        let mut late_sc2 = None;
-        if let Some(s) = sc2 {
-            if extra && ctx.shortcut_enabled(slot(SlotKind::Shortcut2)) {
-                late_sc2 = Some(s);
-            } else {
+        if !extra {
+            if let Some(s) = &sc2 {
                 residual = (residual + s)?;
             }
         }
@@ -118,8 +119,12 @@ impl BertLayer {
         let mut h =
             self.attention_norm
                 .forward_residual(&attn, &residual, p, ctx.rng.as_deref_mut())?;
-        if let Some(s) = late_sc2 {
-            h = norm(&(h + s)?, self.eps)?;
+        if extra && layer > 0 && prev_ffn_input.is_some() {
+            let pre = match sc2 {
+                Some(s) => (h + s)?,
+                None => h,
+            };
+            h = self.attention_norm.forward(&pre)?;
         }
 
         let inter = activation(
@@ -132,19 +137,20 @@ impl BertLayer {
             .expect("an identity shortcut always contributes");
         let sc1 = ctx.shortcut(slot(SlotKind::Shortcut1), x)?;
         let mut residual = res2;
-        let mut late_sc1 = None;
-        if let Some(s) = sc1 {
-            if extra && ctx.shortcut_enabled(slot(SlotKind::Shortcut1)) {
-                late_sc1 = Some(s);
-            } else {
+        if !extra {
+            if let Some(s) = &sc1 {
                 residual = (residual + s)?;
             }
         }
         let mut out =
             self.output_norm
                 .forward_residual(&f, &residual, p, ctx.rng.as_deref_mut())?;
-        if let Some(s) = late_sc1 {
-            out = norm(&(out + s)?, self.eps)?;
+        if extra {
+            let pre = match sc1 {
+                Some(s) => (out + s)?,
+                None => out,
+            };
+            out = self.output_norm.forward(&pre)?;
         }
         Ok((out, h))
     }

@@ -81,9 +81,13 @@ fn fresh_adapters_and_shortcuts_change_nothing() {
     for (a, b) in base_h.hidden_states.iter().zip(&h.hidden_states) {
         assert!(max_diff(a, b) < 1e-6);
     }
-    // The reference's placement normalises once more after the cross-layer shortcuts: it is
-    // not a no-op even with B = 0 (as soon as the layer's LayerNorm is not the identity affine
-    // map, as in every pretrained model), which is why it is not the default.
+    // The reference's placement re-applies the layer's own LayerNorm after the cross-layer
+    // shortcuts. A LayerNorm applied twice with unit weight and zero bias is (up to eps) the
+    // LayerNorm applied once, so on the tiny model's unit norms it changes nothing...
+    m.set_shortcut_placement(ShortcutPlacement::ExtraNorm);
+    assert!(max_diff(&base, &logits(&m)) < 1e-4);
+    // ...but with the affine LayerNorms of every pretrained model it is not a no-op even with
+    // B = 0, which is why it is not the default.
     let mut rng = Rng::new(12);
     for layer in m.bert.layers.iter_mut() {
         for ln in [&mut layer.attention_norm, &mut layer.output_norm] {
@@ -94,13 +98,57 @@ fn fresh_adapters_and_shortcuts_change_nothing() {
     m.set_shortcut_placement(ShortcutPlacement::InsideNorm);
     let base = logits(&m);
     m.set_shortcut_placement(ShortcutPlacement::ExtraNorm);
-    assert!(max_diff(&base, &logits(&m)) > 1e-4);
+    let extra = logits(&m);
+    assert!(max_diff(&base, &extra) > 1e-4);
+    // The authors re-apply the norm whether the shortcut is on or off: switching the fresh
+    // cross-layer shortcuts off (or never adding them) leaves the ExtraNorm model as it was.
+    // (Before the norm followed the authors, a unit LayerNorm was applied only while the
+    // shortcut was on, so switching off restored the InsideNorm output.)
     for s in m.adapter_slots() {
         if matches!(s.kind, SlotKind::Shortcut1 | SlotKind::Shortcut2) {
             m.set_enabled(s, false).unwrap();
         }
     }
-    assert_eq!(max_diff(&base, &logits(&m)), 0.0);
+    assert_eq!(max_diff(&extra, &logits(&m)), 0.0);
+    let mut bare = m.clone();
+    for s in bare.adapter_slots() {
+        bare.remove_slot(s).unwrap();
+    }
+    assert!(max_diff(&extra, &logits(&bare)) < 1e-6);
+    assert!(max_diff(&base, &logits(&bare)) > 1e-4);
+}
+
+#[test]
+fn extra_norm_reapplies_the_layers_own_layer_norm() {
+    // One layer by hand: out = LN2(LN2(f + h) + S_sc1(x)), h = LN1(a + x) (layer 0 has no
+    // shortcut2, so no second LN1 there).
+    let mut m = tiny(DType::F32);
+    let mut rng = Rng::new(4);
+    for layer in m.bert.layers.iter_mut() {
+        for ln in [&mut layer.attention_norm, &mut layer.output_norm] {
+            ln.weight = rng.uniform_tensor(32, 0.5, 1.5, &DEV).unwrap();
+            ln.bias = rng.uniform_tensor(32, -0.5, 0.5, &DEV).unwrap();
+        }
+    }
+    let (ids, tt, mask) = batch();
+    let inside = m.encode(&ids, &tt, &mask, None).unwrap();
+    m.add_slot(SlotId::new(0, SlotKind::Shortcut1), 2, 4.0)
+        .unwrap();
+    randomise_b(&m, 8, 0.5);
+    let sc1 = m
+        .adapter(SlotId::new(0, SlotKind::Shortcut1))
+        .unwrap()
+        .clone();
+    m.set_shortcut_placement(ShortcutPlacement::ExtraNorm);
+    let extra = m.encode(&ids, &tt, &mask, None).unwrap();
+    let x = &inside.hidden_states[0];
+    let layer0 = &m.bert.layers[0];
+    let delta = sc1.delta(x).unwrap();
+    let want = layer0
+        .output_norm
+        .forward(&(&inside.hidden_states[1] + delta).unwrap())
+        .unwrap();
+    assert!(max_diff(&extra.hidden_states[1], &want) < 1e-5);
 }
 
 #[test]

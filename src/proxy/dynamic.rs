@@ -6,10 +6,15 @@
 //! default) on the first N training batches, keep the top k on ([`crate::search::dynamic::select_top_k`]).
 //! Disabled slots keep their weights. Every re-allocation's scores and enabled set are recorded
 //! in a [`ReallocationLog`] and, through a [`RunLogger`], as metrics (`realloc.score.<slot>`,
-//! `realloc.enabled.<slot>`, `realloc.churn`) at the training step and as the JSON artifact
-//! `reallocations.json`.
+//! `realloc.enabled.<slot>`, `realloc.churn`, and for proxies built on the factor gradients the
+//! parts `realloc.grad_a.<slot>` = ||sum dL/dA||_F and `realloc.grad_b.<slot>` = ||sum dL/dB||_F)
+//! at the training step and as the JSON artifact `reallocations.json`.
+//!
+//! Scoring runs in evaluation mode by default ([`ScoringMode::Eval`], what the committed dynamic
+//! results used); [`DynamicReallocator::with_mode`] with [`ScoringMode::Train`] scores with
+//! dropout on, as the authors do, masks drawn from the re-allocator's seeded generator.
 
-use super::{by_name, Proxy, ScoringData};
+use super::{by_name, fro, gradient_pass_in_mode, FreshAdapters, Proxy, ScoringData};
 use crate::adapters::{SearchSpace, SlotId};
 use crate::data::Batch;
 use crate::model::SequenceClassifier;
@@ -17,10 +22,12 @@ use crate::proxy::Scores;
 use crate::rng::Rng;
 use crate::search::dynamic::select_top_k;
 use crate::search::{
-    Allocation, DynamicSchedule, ReallocationLog, ReallocationRecord, TopK, TopKParams,
+    Allocation, DynamicSchedule, GradParts, ReallocationLog, ReallocationRecord, ScoringMode, TopK,
+    TopKParams,
 };
 use crate::tracking::RunLogger;
 use crate::{Error, Result};
+use std::collections::BTreeMap;
 
 /// The re-allocation state of one training run.
 pub struct DynamicReallocator {
@@ -33,8 +40,10 @@ pub struct DynamicReallocator {
     /// Examples per scoring batch; `None`: the training batch size.
     pub batch_size: Option<usize>,
     pub log: ReallocationLog,
-    /// Tie-breaks and proxy randomness.
+    /// Tie-breaks and proxy randomness (and, in training mode, the scoring dropout masks).
     pub rng: Rng,
+    /// Dropout off (default) or on while scoring.
+    pub mode: ScoringMode,
     batches: Option<Vec<Batch>>,
 }
 
@@ -56,8 +65,17 @@ impl DynamicReallocator {
             batch_size: None,
             log: ReallocationLog::new(),
             rng: Rng::derive(seed, "proxy.dynamic"),
+            mode: ScoringMode::Eval,
             batches: None,
         })
+    }
+
+    /// Scores with dropout off ([`ScoringMode::Eval`], the default) or on ([`ScoringMode::Train`],
+    /// the authors'). Training mode needs a proxy computed from the gradient pass (grad-norm,
+    /// SNIP, Fisher, ...).
+    pub fn with_mode(mut self, mode: ScoringMode) -> Self {
+        self.mode = mode;
+        self
     }
 
     pub fn with_proxy(mut self, proxy: Box<dyn Proxy>) -> Self {
@@ -148,12 +166,13 @@ impl DynamicReallocator {
             }
         }
         let slots: Vec<SlotId> = all.ranks.keys().copied().collect();
-        let scores = self.proxy.score(model, batches, &slots, &mut self.rng)?;
+        let (scores, parts) = self.score(model, batches, &slots)?;
         let alloc = select_top_k(&self.topk, &self.space, &dims, &scores, &mut self.rng)?;
         for &slot in &slots {
             model.set_enabled(slot, alloc.is_enabled(&slot))?;
         }
-        let record = ReallocationRecord::new(step, steps_per_epoch, scores, &alloc);
+        let record = ReallocationRecord::new(step, steps_per_epoch, scores, &alloc)
+            .with_details(self.mode, parts);
         self.log.push(record);
         if let Some(logger) = logger {
             self.log_last(logger, step)?;
@@ -161,8 +180,55 @@ impl DynamicReallocator {
         Ok(alloc)
     }
 
-    /// Logs the last re-allocation: per-slot scores and on/off as metrics at `step`, the churn,
-    /// and the whole log as `reallocations.json`.
+    /// Scores `slots` (all switched on in `model`) in the re-allocator's mode, with the A and B
+    /// parts of the factor gradients when the proxy is computed from them. For gradient proxies
+    /// in evaluation mode this is exactly `proxy.score` (one gradient pass, then the proxy's
+    /// formula), so earlier logs are reproduced.
+    fn score(
+        &mut self,
+        model: &mut SequenceClassifier,
+        batches: &[Batch],
+        slots: &[SlotId],
+    ) -> Result<(Scores, BTreeMap<SlotId, GradParts>)> {
+        let Some(needs) = self.proxy.gradient_needs() else {
+            if self.mode == ScoringMode::Train {
+                return Err(Error::invalid(
+                    "dynamic scoring mode",
+                    format!("train with proxy {}", self.proxy.name()),
+                    "a proxy computed from the gradient pass (grad-norm, snip, fisher, ...) for \
+                     training-mode scoring, or eval mode",
+                ));
+            }
+            let scores = self.proxy.score(model, batches, slots, &mut self.rng)?;
+            return Ok((scores, BTreeMap::new()));
+        };
+        // Every slot already has its adapter (switched on above): no fresh ones are made.
+        let fresh = FreshAdapters::default();
+        let stats = match self.mode {
+            ScoringMode::Eval => gradient_pass_in_mode(model, batches, slots, needs, &fresh, None)?,
+            ScoringMode::Train => {
+                gradient_pass_in_mode(model, batches, slots, needs, &fresh, Some(&mut self.rng))?
+            }
+        };
+        let mut parts = BTreeMap::new();
+        for (slot, g) in &stats.slots {
+            if let (Some(ga), Some(gb)) = (&g.grad_a, &g.grad_b) {
+                parts.insert(
+                    *slot,
+                    GradParts {
+                        a: fro(ga)?,
+                        b: fro(gb)?,
+                    },
+                );
+            }
+        }
+        let scores = self.proxy.from_gradients(&stats, &mut self.rng)?;
+        Ok((scores, parts))
+    }
+
+    /// Logs the last re-allocation: per-slot scores, on/off and (when recorded) the A and B parts
+    /// of the factor gradients as metrics at `step`, the churn, and the whole log as
+    /// `reallocations.json`.
     pub fn log_last(&self, logger: &mut dyn RunLogger, step: usize) -> Result<()> {
         let Some(rec) = self.log.records.last() else {
             return Ok(());
@@ -172,6 +238,10 @@ impl DynamicReallocator {
             metrics.push((format!("realloc.score.{slot}"), *v));
             let on = rec.enabled.contains(slot) as u8 as f64;
             metrics.push((format!("realloc.enabled.{slot}"), on));
+        }
+        for (slot, p) in &rec.grad_parts {
+            metrics.push((format!("realloc.grad_a.{slot}"), p.a));
+            metrics.push((format!("realloc.grad_b.{slot}"), p.b));
         }
         let churn = self.log.churn().last().copied().unwrap_or(0);
         metrics.push(("realloc.churn".into(), churn as f64));

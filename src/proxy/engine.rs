@@ -5,7 +5,9 @@
 //! Scoring never changes the caller's model: it works on a [`SequenceClassifier::deep_clone`]
 //! (shared frozen base, copied adapters and head) in which every candidate slot is switched on,
 //! slots without an adapter getting a fresh one (PEFT init: B = 0). Passes run in evaluation mode
-//! (no dropout), so scores are deterministic given the batches.
+//! (no dropout), so scores are deterministic given the batches; [`gradient_pass_in_mode`] can run
+//! them in training mode instead (dropout on, masks from a seeded generator), as the authors'
+//! dynamic re-allocation does.
 
 use super::linalg::{host_f64, sym_eigenvalues};
 use crate::adapters::SlotId;
@@ -229,13 +231,27 @@ pub fn jacob_cov_score(jac: &Tensor) -> Result<Option<f64>> {
     ))
 }
 
-/// Runs the scoring batches through a working copy of `model` and collects what `needs` asks.
+/// Runs the scoring batches through a working copy of `model` and collects what `needs` asks,
+/// in evaluation mode (no dropout).
 pub fn gradient_pass(
     model: &SequenceClassifier,
     batches: &[Batch],
     slots: &[SlotId],
     needs: Needs,
     fresh: &FreshAdapters,
+) -> Result<GradientStats> {
+    gradient_pass_in_mode(model, batches, slots, needs, fresh, None)
+}
+
+/// [`gradient_pass`] with a mode: `dropout` `None` = evaluation mode, `Some(rng)` = training
+/// mode (the model's dropout on, masks drawn from `rng`, one draw per batch as in training).
+pub fn gradient_pass_in_mode(
+    model: &SequenceClassifier,
+    batches: &[Batch],
+    slots: &[SlotId],
+    needs: Needs,
+    fresh: &FreshAdapters,
+    mut dropout: Option<&mut crate::rng::Rng>,
 ) -> Result<GradientStats> {
     check_inputs(model, batches, slots)?;
     let start = Instant::now();
@@ -266,7 +282,7 @@ pub fn gradient_pass(
             &batch.input_ids,
             &batch.token_type_ids,
             &batch.attention_mask,
-            None,
+            dropout.as_deref_mut(),
         )?;
         let loss = work.loss(&logits, &batch.labels)?;
         let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;

@@ -65,7 +65,9 @@ pub use alpha_test::{AlphaMetric, AlphaTest};
 pub use constant::Constant;
 pub use data::ScoringData;
 pub use dynamic::DynamicReallocator;
-pub use engine::{gradient_pass, FreshAdapters, GradientStats, Needs, SlotGradients};
+pub use engine::{
+    gradient_pass, gradient_pass_in_mode, FreshAdapters, GradientStats, Needs, SlotGradients,
+};
 pub use fisher::Fisher;
 pub use grad_norm::GradNorm;
 pub use jacob_cov::JacobCov;

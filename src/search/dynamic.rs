@@ -155,6 +155,56 @@ pub fn select_top_k(
     Ok(a)
 }
 
+/// Whether re-allocation scores the model with dropout off or on.
+///
+/// The authors' dynamic re-allocation scores in training mode (dropout on); this crate scored in
+/// evaluation mode first, and [`ScoringMode::Eval`] stays the default so that the committed
+/// dynamic results are reproduced bit for bit. Training mode draws its dropout masks from the
+/// re-allocator's seeded generator, so it is reproducible too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoringMode {
+    /// No dropout: scores are a deterministic function of the weights and batches.
+    #[default]
+    Eval,
+    /// Dropout on (the model's hidden, attention, classifier and LoRA dropout), as the authors.
+    Train,
+}
+
+impl std::fmt::Display for ScoringMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScoringMode::Eval => "eval",
+            ScoringMode::Train => "train",
+        })
+    }
+}
+
+impl std::str::FromStr for ScoringMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "eval" | "evaluation" => Ok(ScoringMode::Eval),
+            "train" | "training" => Ok(ScoringMode::Train),
+            _ => Err(Error::invalid(
+                "scoring mode",
+                s,
+                "`eval` (dropout off) or `train` (dropout on, as the authors)",
+            )),
+        }
+    }
+}
+
+/// The two parts of a slot's grad-norm at a re-allocation: `||sum dL/dA||_F` and
+/// `||sum dL/dB||_F`. On a fresh adapter (B = 0) `a` is exactly 0, so a slot that wins with
+/// `a > 0` is one that has been trained: the parts show whether trained slots win because they
+/// are trained.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GradParts {
+    pub a: f64,
+    pub b: f64,
+}
+
 /// One re-allocation: when, on which scores, which slots it left on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReallocationRecord {
@@ -164,6 +214,13 @@ pub struct ReallocationRecord {
     pub epoch_progress: f64,
     pub scores: Scores,
     pub enabled: Vec<SlotId>,
+    /// Dropout off or on while scoring (absent in logs written before the choice: eval).
+    #[serde(default)]
+    pub mode: ScoringMode,
+    /// The A and B parts of each slot's factor gradients (proxies computed from them, such as
+    /// grad-norm); empty for other proxies and in logs written before they were recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grad_parts: BTreeMap<SlotId, GradParts>,
 }
 
 impl ReallocationRecord {
@@ -175,7 +232,16 @@ impl ReallocationRecord {
             epoch_progress: step as f64 / spe as f64,
             scores,
             enabled: alloc.enabled(),
+            mode: ScoringMode::Eval,
+            grad_parts: BTreeMap::new(),
         }
+    }
+
+    /// The same record with its scoring mode and gradient parts.
+    pub fn with_details(mut self, mode: ScoringMode, parts: BTreeMap<SlotId, GradParts>) -> Self {
+        self.mode = mode;
+        self.grad_parts = parts;
+        self
     }
 }
 

@@ -37,7 +37,9 @@ pub mod uniform;
 pub use allocation::{Allocation, AllocationSummary, SlotRank};
 pub use alpha::{AlphaRule, AlphaRules};
 pub use budget::{Budget, BudgetSpec};
-pub use dynamic::{DynamicSchedule, Every, ReallocationLog, ReallocationRecord};
+pub use dynamic::{
+    DynamicSchedule, Every, GradParts, ReallocationLog, ReallocationRecord, ScoringMode,
+};
 pub use heterogeneous::{Heterogeneous, HeterogeneousParams, Solver};
 pub use manual::Manual;
 pub use topk::{top_counts, Pooling, TopK, TopKParams};
