@@ -168,6 +168,20 @@ pub struct LoraDims {
     pub r: usize,
 }
 
+impl LoraDims {
+    /// Panics unless the operands have these shapes (`h = x a^T`).
+    fn check(&self, x: &[f32], w: &[f32], a: &[f32], b: &[f32], h: &[f32]) {
+        let LoraDims {
+            rows,
+            d_in,
+            d_out,
+            r,
+        } = *self;
+        assert!(x.len() == rows * d_in && w.len() == d_out * d_in && a.len() == r * d_in);
+        assert!(b.len() == d_out * r && h.len() == rows * r);
+    }
+}
+
 /// `y = x w^T + bias + scale * (x a^T) b^T`; writes `h = x a^T [rows, r]` for the backward pass.
 #[allow(clippy::too_many_arguments)]
 pub fn lora_forward(
@@ -181,14 +195,14 @@ pub fn lora_forward(
     y: &mut [f32],
     h: &mut [f32],
 ) {
+    dims.check(x, w, a, b, h);
     let LoraDims {
         rows,
         d_in,
         d_out,
         r,
     } = dims;
-    assert!(x.len() == rows * d_in && w.len() == d_out * d_in && a.len() == r * d_in);
-    assert!(b.len() == d_out * r && y.len() == rows * d_out && h.len() == rows * r);
+    assert_eq!(y.len(), rows * d_out);
     forward(x, w, bias, d_in, y);
     // SAFETY: shapes checked above; outputs are distinct buffers.
     unsafe {
@@ -243,15 +257,14 @@ pub fn lora_backward(
     da: &mut [f32],
     db: &mut [f32],
 ) {
+    dims.check(x, w, a, b, h);
     let LoraDims {
         rows,
         d_in,
         d_out,
         r,
     } = dims;
-    assert!(x.len() == rows * d_in && w.len() == d_out * d_in && a.len() == r * d_in);
-    assert!(b.len() == d_out * r && h.len() == rows * r && dy.len() == rows * d_out);
-    assert!(da.len() == r * d_in && db.len() == d_out * r);
+    assert!(dy.len() == rows * d_out && da.len() == a.len() && db.len() == b.len());
     // t = dy b  [rows, r]
     let mut t = vec![0f32; rows * r];
     // SAFETY: shapes checked above; outputs are distinct buffers.

@@ -1,6 +1,6 @@
 //! GELU (exact, erf) and dropout as single-pass ops with their backward passes.
 
-use super::{fusable, slice, tensor, with_slice};
+use super::{fusable, grad_like, map_storage, with_slice};
 use crate::model::nn::dropout_with_seed;
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
@@ -13,10 +13,7 @@ impl CustomOp1 for GeluOp {
         "gelu-erf"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = slice(s, l)?;
-        let mut y = vec![0f32; x.len()];
-        kg::forward(x, &mut y);
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        map_storage(s, l, kg::forward)
     }
     fn bwd(
         &self,
@@ -24,9 +21,10 @@ impl CustomOp1 for GeluOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let mut dx = vec![0f32; arg.elem_count()];
-        with_slice(arg, |x| with_slice(grad, |g| kg::backward(x, g, &mut dx)))??;
-        Ok(Some(tensor(dx, arg.shape())?))
+        let dx = with_slice(arg, |x| {
+            grad_like(arg, grad, |g, dx| kg::backward(x, g, dx))
+        })??;
+        Ok(Some(dx))
     }
 }
 
@@ -45,10 +43,7 @@ impl CustomOp1 for DropoutOp {
         "dropout"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = slice(s, l)?;
-        let mut y = vec![0f32; x.len()];
-        kd::apply(x, &mut y, self.0);
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        map_storage(s, l, |x, y| kd::apply(x, y, self.0))
     }
     fn bwd(
         &self,
@@ -57,9 +52,9 @@ impl CustomOp1 for DropoutOp {
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
         // The same mask: d(x * m)/dx = m.
-        let mut dx = vec![0f32; arg.elem_count()];
-        with_slice(grad, |g| kd::apply(g, &mut dx, self.0))?;
-        Ok(Some(tensor(dx, arg.shape())?))
+        Ok(Some(grad_like(arg, grad, |g, dx| {
+            kd::apply(g, dx, self.0)
+        })?))
     }
 }
 

@@ -1,7 +1,7 @@
 //! A frozen linear map `y = x W^T + b`: one gemm with the bias written first, and a backward
 //! pass that computes only dL/dx (the frozen weight gets no gradient).
 
-use super::{fusable, slice, tensor, with_slice};
+use super::{fusable, grad_like, slice, with_slice};
 use crate::model::nn::matmul_last;
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
@@ -45,11 +45,10 @@ impl CustomOp1 for FrozenLinearOp {
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
         let (_, d_in) = self.weight.dims2()?;
-        let mut dx = vec![0f32; arg.elem_count()];
-        with_slice(grad, |g| {
-            with_slice(&self.weight, |w| k::backward_input(g, w, d_in, &mut dx))
+        let dx = with_slice(&self.weight, |w| {
+            grad_like(arg, grad, |g, dx| k::backward_input(g, w, d_in, dx))
         })??;
-        Ok(Some(tensor(dx, arg.shape())?))
+        Ok(Some(dx))
     }
 }
 

@@ -46,6 +46,29 @@ fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result
     }
 }
 
+/// The forward pass of a same-shape op: `f(input, output)` into a fresh buffer.
+fn map_storage(
+    s: &CpuStorage,
+    l: &Layout,
+    f: impl FnOnce(&[f32], &mut [f32]),
+) -> candle_core::Result<(CpuStorage, candle_core::Shape)> {
+    let x = slice(s, l)?;
+    let mut y = vec![0f32; x.len()];
+    f(x, &mut y);
+    Ok((CpuStorage::F32(y), l.shape().clone()))
+}
+
+/// A gradient shaped like `arg`, written by `f` from the elements of `grad`.
+fn grad_like(
+    arg: &Tensor,
+    grad: &Tensor,
+    f: impl FnOnce(&[f32], &mut [f32]),
+) -> candle_core::Result<Tensor> {
+    let mut dx = vec![0f32; arg.elem_count()];
+    with_slice(grad, |g| f(g, &mut dx))?;
+    tensor(dx, arg.shape())
+}
+
 /// A CPU f32 tensor of `shape` from `data`.
 fn tensor(data: Vec<f32>, shape: &candle_core::Shape) -> candle_core::Result<Tensor> {
     Tensor::from_vec(data, shape.clone(), &candle_core::Device::Cpu)
