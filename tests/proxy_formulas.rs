@@ -284,7 +284,10 @@ fn b_zero_blinds_snip_synflow_and_alpha_test_but_not_the_w0_family() {
             .score(m, &bs, &slots, rng)
             .unwrap()
     };
-    for name in ["snip", "synflow", "synflow-sum", "alpha-test"] {
+    // `alpha-test-adapter` is the first alpha-test here (adapter only, absolute tolerance, no
+    // training first); the authors' alpha-test (the default) is not blind: see
+    // alpha_test_as_the_authors_sees_fresh_slots.
+    for name in ["snip", "synflow", "synflow-sum", "alpha-test-adapter"] {
         let s = score(name, &mut m, &mut rng);
         assert_eq!(s.values.len(), slots.len());
         assert!(
@@ -549,11 +552,12 @@ fn alpha_test_finds_the_smallest_passing_scale() {
     let bs = batches();
     let slots = test_slots();
     let tol = 1e-4;
+    // The adapter-only definition, whose binary search this checks by hand.
     let p = AlphaTest {
         tolerance: tol,
         metric: AlphaMetric::Loss,
         eval_batches: 2,
-        ..AlphaTest::default()
+        ..AlphaTest::adapter_only()
     };
     let got = p.score(&mut m, &bs, &slots, &mut Rng::new(0)).unwrap();
     // Hand check of the binary search's invariant with the mean loss computed here: the scale
@@ -651,4 +655,70 @@ fn constant_registry_and_shared_pass() {
         .score(&mut m, &bs, &[bad], &mut Rng::new(0))
         .unwrap_err();
     assert!(e.to_string().contains("layer.5"), "{e}");
+}
+
+#[test]
+fn alpha_test_as_the_authors_sees_fresh_slots() {
+    // Fresh adapters (B = 0) on q,v: the adapter-only test without training scores them all 0.
+    let mut m = tiny();
+    let bs = batches();
+    let slots = test_slots();
+    let blind = AlphaTest {
+        metric: AlphaMetric::Loss,
+        ..AlphaTest::adapter_only()
+    }
+    .score(&mut m, &bs, &slots, &mut Rng::new(0))
+    .unwrap();
+    assert!(
+        blind.values.values().all(|&v| v == 0.0),
+        "{:?}",
+        blind.values
+    );
+    assert_eq!(blind.proxy, "alpha-test-adapter");
+    // Training the adapters briefly first is enough for the adapter-only scaling to see them.
+    let trained = AlphaTest {
+        metric: AlphaMetric::Loss,
+        tolerance: 0.0,
+        train_steps: 16,
+        train_lr: 1e-2,
+        ..AlphaTest::adapter_only()
+    }
+    .score(&mut m, &bs, &slots, &mut Rng::new(0))
+    .unwrap();
+    assert!(
+        trained.values.values().any(|&v| v > 0.0),
+        "briefly trained adapters all scored 0: {:?}",
+        trained.values
+    );
+    // The authors' definition (whole module output, relative tolerance, brief training); the
+    // tiny random model's loss barely depends on any one module, so no slack here.
+    let authors = AlphaTest {
+        metric: AlphaMetric::Loss,
+        tolerance: 0.0,
+        ..AlphaTest::default()
+    }
+    .score(&mut m, &bs, &slots, &mut Rng::new(0))
+    .unwrap();
+    assert_eq!(authors.proxy, "alpha-test");
+    assert!(
+        authors.values.values().any(|&v| v > 0.0),
+        "{:?}",
+        authors.values
+    );
+    // Scoring works on a copy: the caller's fresh adapters are untouched.
+    for s in &slots {
+        if let Some((_, b)) = m.lora_factors(*s) {
+            let n = b
+                .as_tensor()
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_dtype(DType::F64)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap();
+            assert_eq!(n, 0.0, "{s}");
+        }
+    }
 }

@@ -14,7 +14,7 @@
 //! | `synflow-sum` | as `synflow` with R = sum of the outputs, in f64 | yes |
 //! | `fisher` | sum_c 0.5 mean_n (sum_s z * dL/dz)^2 over the slot output z | no |
 //! | `jacob-cov` | jacob_cov of d(sum logits)/dz over a batch (per-slot adaptation) | no |
-//! | `alpha-test` | smallest adapter scale in {0, 0.1, .., 1} keeping the metric (not zero-cost) | yes |
+//! | `alpha-test` | smallest scale in {0, 0.1, .., 1} of the module's output keeping the metric within a relative tolerance, after brief adapter training (the authors'; not zero-cost; `alpha-test-adapter`: the adapter only, absolute tolerance, no training) | yes |
 //! | `w0-grad-norm` | \|\|dL/dW0\|\|_F | no |
 //! | `w0-grad-spectrum` | sum_{i<=r} sigma_i(dL/dW0)^2, with per-rank gains | no |
 //!
@@ -61,7 +61,7 @@ pub mod snip;
 pub mod synflow;
 pub mod w0_grad;
 
-pub use alpha_test::{AlphaMetric, AlphaTest};
+pub use alpha_test::{AlphaMetric, AlphaScope, AlphaTest, Tolerance};
 pub use constant::Constant;
 pub use data::ScoringData;
 pub use dynamic::DynamicReallocator;
@@ -194,6 +194,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn Proxy>> {
         "fisher" => Box::new(Fisher::default()),
         "jacob-cov" | "jacobcov" => Box::new(JacobCov::default()),
         "alpha-test" | "alpha" => Box::new(AlphaTest::default()),
+        "alpha-test-adapter" => Box::new(AlphaTest::adapter_only()),
         "w0-grad-norm" | "w0-norm" => Box::new(W0GradNorm::default()),
         "w0-grad-spectrum" | "w0-spectrum" | "w0-grad-svd" => Box::new(W0GradSpectrum::default()),
         _ => {

@@ -256,10 +256,11 @@ impl Method {
     }
 
     /// The CPU study's methods: [`Method::all`] without the proxies that are blind on fresh
-    /// adapters (SNIP, SynFlow, SynFlow-sum and the alpha-test score every slot with B = 0 the
-    /// same, so their allocation is the random baseline's tie-break, already measured as
-    /// `random`), and without jacob-cov and w0-grad-spectrum as static proxies (the latter drives
-    /// the heterogeneous-rank method). 12 methods: about 8 hours for 3 seeds on 2 cores.
+    /// adapters (SNIP, SynFlow and SynFlow-sum score every slot with B = 0 the same, so their
+    /// allocation is the random baseline's tie-break, already measured as `random`), without the
+    /// alpha-test (blind too in its first, adapter-only form; the authors' form trains briefly
+    /// and scales whole modules, at many forward passes per slot), and without jacob-cov and
+    /// w0-grad-spectrum as static proxies (the latter drives the heterogeneous-rank method). 12 methods: about 8 hours for 3 seeds on 2 cores.
     pub fn cpu_default() -> Vec<Method> {
         const SKIP: [&str; 6] = [
             "static-snip",
