@@ -29,7 +29,7 @@ prepare_only=0
 case "${1:-}" in
   --prepare) prepare_only=1 ;;
   "") ;;
-  -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "usage: $0 [--prepare]" >&2; exit 2 ;;
 esac
 

@@ -21,7 +21,8 @@
 #            Runs until the budget's end; an unfinished child is lost, finished ones stay.
 # $OUT gets (at most 8 files): gpu-check.jsonl (one record per step/run), gpu-check-summary.json (parity verdict,
 # throughput ratios, children finished), gpu-check.log (every command's output), study-results.tar.gz
-# (results/<study>/ after the run: untar at the repository root).
+# (results/<study>/ after the run: untar into results/), study-trackers.tar.gz (the children's trackers and
+# artifacts, unfinished children's epochs included).
 #
 # Environment: OUT (required on the device; --cpu defaults to a temporary folder), GPU_CHECK_BUDGET_S (whole
 # script, default 420), GPU_CHECK_JOBS (children at once, default 4), GPU_CHECK_PYTHON (python with torch,
@@ -35,7 +36,7 @@ mode=gpu
 case "${1:-}" in
   --cpu|--dry-run) mode=cpu ;;
   "") ;;
-  -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "usage: $0 [--cpu]" >&2; exit 2 ;;
 esac
 
@@ -244,6 +245,12 @@ step study-report 60 "$bin" study report --task mrpc --protocol paper --name "$s
   --methods "$methods" --seeds "$seeds" --tracking-uri "$work/study-w0.db" "${study_extra[@]}" || true
 tar -czf "$OUT/study-results.tar.gz" -C "$(dirname "$results")" "$(basename "$results")" 2>>"$log" \
   && say "study-results.tar.gz: $(stat -c %s "$OUT/study-results.tar.gz") bytes (untar into results/)"
+# the children's trackers (per-epoch metrics of unfinished children too) and their artifacts, if under 15 MiB
+tar -czf "$OUT/study-trackers.tar.gz" -C "$work" --exclude=./data --exclude=./heterolora --exclude=./results \
+  --exclude='*.out' --exclude='*.err' --exclude='smi*' . 2>>"$log"
+if [ "$(stat -c %s "$OUT/study-trackers.tar.gz" 2>/dev/null || echo 0)" -gt $((15 << 20)) ]; then
+  say "study-trackers.tar.gz over 15 MiB: left out"; rm -f "$OUT/study-trackers.tar.gz"
+fi
 
 # ---- summary ----
 python3 - "$jsonl" "$OUT/gpu-check-summary.json" "$(( $(date +%s) - t0 ))" <<'EOF'
