@@ -48,7 +48,7 @@ fn run_without_the_data_names_the_glue_fetch_command() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("heterolora fetch glue --tasks rte"), "{err}");
+    assert!(err.contains("heterolora fetch glue rte"), "{err}");
 
     // The dry run needs only config.json: exact budgets of the CPU list.
     let out = heterolora()

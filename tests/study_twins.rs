@@ -2,110 +2,12 @@
 //! child's (same seed and protocol) is recorded as that child's result without training; a
 //! dynamic child is always trained.
 
-use candle_core::{DType, Device};
-use heterolora::adapters::ModelDims;
-use heterolora::data::{EncodedDataset, EncodedExample, Label, Split, Task};
-use heterolora::model::{BertConfig, SequenceClassifier};
-use heterolora::rng::Rng;
-use heterolora::study::{
-    ChildRecord, Loaded, Method, Protocol, Study, StudyConfig, StudyReport, StudySource,
-};
-use heterolora::tracking::Tracker;
-use heterolora::{Error, Result};
-use std::path::Path;
+mod study_util;
+
+use heterolora::study::{ChildRecord, Method, StudyReport};
 #[allow(unused_imports)]
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// First segment repeats token 11 (label 1) or 12 (label 0); second segment random.
-fn synthetic(n: usize, seed: u64, split: Split) -> EncodedDataset {
-    let mut rng = Rng::new(seed);
-    let examples = (0..n)
-        .map(|_| {
-            let la = 3 + rng.below(6);
-            let lb = 2 + rng.below(6);
-            let label = rng.below(2) as u32;
-            let mut ids = vec![1u32];
-            ids.extend(vec![12 - label; la]);
-            ids.push(2);
-            let mut type_ids = vec![0u32; ids.len()];
-            ids.extend((0..lb).map(|_| 10 + rng.below(80) as u32));
-            ids.push(2);
-            type_ids.resize(ids.len(), 1);
-            EncodedExample {
-                ids,
-                type_ids,
-                label: Label::Class(label),
-            }
-        })
-        .collect();
-    EncodedDataset {
-        task: Task::Mrpc,
-        split,
-        examples,
-        pad_id: 0,
-        max_len: 32,
-    }
-}
-
-/// The tiny model and synthetic data; loading fails for the seeds in `fail_seeds`.
-struct Tiny {
-    fail_seeds: Vec<u64>,
-}
-
-impl StudySource for Tiny {
-    fn load(&mut self, _task: Task, _max_len: usize, _device: &str, seed: u64) -> Result<Loaded> {
-        if self.fail_seeds.contains(&seed) {
-            return Err(Error::Other(format!("injected failure for seed {seed}")));
-        }
-        Ok(Loaded {
-            model: SequenceClassifier::random(
-                &BertConfig::tiny(),
-                2,
-                DType::F32,
-                &Device::Cpu,
-                seed,
-            )?,
-            train: synthetic(32, 1, Split::Train),
-            dev: synthetic(16, 2, Split::Dev),
-        })
-    }
-    fn dims(&mut self) -> Result<ModelDims> {
-        let c = BertConfig::tiny();
-        Ok(ModelDims {
-            num_layers: c.num_hidden_layers,
-            hidden_size: c.hidden_size,
-            intermediate_size: c.intermediate_size,
-        })
-    }
-    fn describe(&self) -> String {
-        "tiny random BERT, synthetic pairs".into()
-    }
-}
-
-fn protocol() -> Protocol {
-    let mut p = Protocol::cpu();
-    p.name = "tiny".into();
-    p.epochs = 2;
-    p.lr = 1e-2;
-    p.batch_size = 4;
-    p.scoring_batches = 2;
-    p.scoring_batch_size = 4;
-    p.dynamic_every = 0.5;
-    p
-}
-
-fn config(dir: &Path, methods: &str, seeds: Vec<u64>) -> StudyConfig {
-    StudyConfig::new(Task::Mrpc, protocol())
-        .name("tiny")
-        .methods(Method::select(&[methods.to_string()]).unwrap())
-        .seeds(seeds)
-        .results_dir(dir.join("results"))
-}
-
-fn study(dir: &Path, cfg: StudyConfig, fail_seeds: Vec<u64>) -> Study {
-    let tracker = Tracker::open_path(&dir.join("mlflow.db")).unwrap();
-    Study::new(cfg, tracker, Box::new(Tiny { fail_seeds }))
-}
+use study_util::*;
 
 /// `static-grad-norm` under another name: the same proxy on the same data picks the same slots.
 fn copy_of_grad_norm() -> Method {

@@ -85,7 +85,10 @@ impl SequenceClassifier {
         }
         let cfg = BertConfig::from_file(&cfg_path)?;
         let mut src = WeightSource::from_file(&model_dir.join("model.safetensors"))?;
-        Self::build(cfg, &mut src, num_labels, dtype, device, seed)
+        let mut m = Self::build(cfg, &mut src, num_labels, dtype, device, seed)?;
+        // Saved adapters name their base model, so PEFT's AutoPeftModel* can load them.
+        m.set_base_model(model_dir);
+        Ok(m)
     }
 
     /// A randomly initialised model (Hugging Face's init, seeded), for unit tests.

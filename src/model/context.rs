@@ -103,11 +103,6 @@ impl<'a> Ctx<'a> {
         self.finish_probe(slot, x, y).map(Some)
     }
 
-    /// Whether a zero shortcut takes part in this pass (enabled; probes do not count).
-    pub fn shortcut_enabled(&self, slot: SlotId) -> bool {
-        self.active(slot).is_some()
-    }
-
     fn finish_probe(&mut self, slot: SlotId, x: &Tensor, y: Tensor) -> Result<Tensor> {
         let probes = self.probes;
         if !probes.is_probed(slot) {

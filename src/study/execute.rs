@@ -199,6 +199,9 @@ pub fn prepare_method(
         mut train,
         dev,
     } = loaded;
+    // The protocol's alpha convention and head hold for scoring as for training.
+    let m = &protocol.apply(m);
+    model.set_head_pooling(protocol.head);
     if let Some(n) = protocol.limit_train {
         let n = n.min(train.len());
         train = train.select(&(0..n).collect::<Vec<_>>());

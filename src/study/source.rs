@@ -73,7 +73,7 @@ impl StudySource for AssetSource {
                     what: format!("GLUE {} {}", task.name(), split.name()),
                     reason: format!("{} does not exist", p.display()),
                     hint: format!(
-                        "Run `heterolora fetch glue --tasks {}`, or pass --glue DIR / set HETEROLORA_GLUE_DIR",
+                        "Run `heterolora fetch glue {}`, or pass --glue DIR / set HETEROLORA_GLUE_DIR",
                         task.name()
                     ),
                 });
