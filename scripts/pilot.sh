@@ -35,5 +35,8 @@ PY
 }
 run r2-lr2e-3-e10-s0 --lr 2e-3 --epochs 10 --seed 0
 run r2-lr1e-3-e10-s0 --lr 1e-3 --epochs 10 --seed 0
-run r2-lr5e-3-e10-s0 --lr 5e-3 --epochs 10 --seed 0
-run r2-lr2e-3-e10-s1 --lr 2e-3 --epochs 10 --seed 1
+# lr 5e-3 stayed at the majority class for its first 3 epochs (stopped; see README)
+run r2-lr2e-3-e6-s0 --lr 2e-3 --epochs 6 --seed 0
+run r2-lr2e-3-e6-s0-mean --lr 2e-3 --epochs 6 --seed 0 --head mean
+run r2-lr2e-3-e6-s1 --lr 2e-3 --epochs 6 --seed 1
+run r2-lr2e-3-e6-s1-mean --lr 2e-3 --epochs 6 --seed 1 --head mean
