@@ -43,7 +43,8 @@ pub struct StudyOpts {
     /// GLUE task (mrpc, rte, cola, stsb, ...).
     #[arg(long, default_value = "mrpc")]
     pub task: String,
-    /// `cpu` (fits a working day on 2 cores) or `paper` (20 epochs, for a GPU).
+    /// `cpu` (2 epochs, the first study's), `cpu6` (6 epochs, chosen by the pilot in
+    /// results/pilot/) or `paper` (20 epochs, for a GPU).
     #[arg(long, default_value = "cpu")]
     pub protocol: String,
     /// Methods, families, `default` (the protocol's list: 12 methods under cpu, all under paper)
@@ -103,7 +104,7 @@ impl StudyOpts {
         }
         p.limit_train = self.limit_train.or(p.limit_train);
         p.check()?;
-        let paper = p.name != "cpu";
+        let paper = !p.name.starts_with("cpu");
         let mut cfg = StudyConfig::new(task, p).seeds(self.seeds.clone());
         let default = self.methods.iter().all(|m| m.trim() == "default");
         if !(default && paper) {

@@ -66,7 +66,7 @@ impl StudyConfig {
             results_dir: PathBuf::from("results").join(&name),
             name,
             task,
-            methods: if protocol.name == "cpu" {
+            methods: if protocol.name.starts_with("cpu") {
                 Method::cpu_default()
             } else {
                 Method::all()
