@@ -11,7 +11,7 @@ forward + backward + clip-free optimiser step + zero_grad.
 
 Needs torch, transformers, peft and tokenizers (not a dependency of the Rust crate; run by hand):
 
-    /work/venv-torch/bin/python scripts/bench_peft_train_step.py \
+    python3 scripts/bench_peft_train_step.py \
         --model datasets/models/all-MiniLM-L6-v2 --glue datasets/glue --device cpu
 
 Prints one JSON line with examples/s and peak memory, and a human summary on stderr.

@@ -1,6 +1,6 @@
 """Writes datasets/manifests/glue.json from a verified GLUE copy (SHA256SUMS + its files).
 
-Usage: python3 scripts/make_glue_manifest.py /work/shared/datasets/glue > datasets/manifests/glue.json
+Usage: python3 scripts/make_glue_manifest.py <GLUE folder> > datasets/manifests/glue.json
 
 Row counts are data rows: lines minus the header line where the file has one (CoLA train/dev and
 MRPC's dev_ids.tsv have none). The counts agree with each task's SOURCE.txt. Files that the

@@ -4,8 +4,8 @@
 The Rust tests (tests/model_*.rs, tests/peft_*.rs) read only the files this script writes into
 tests/fixtures/model/; they never need torch. Regenerate the fixtures (from the crate root) with
 
-    /work/venv-torch/bin/python scripts/make_model_fixtures.py \
-        --model-dir datasets/models/all-MiniLM-L6-v2 --glue-dir /work/shared/datasets/glue
+    python3 scripts/make_model_fixtures.py \
+        --model-dir datasets/models/all-MiniLM-L6-v2 --glue-dir datasets/glue
 
 (any Python with torch, transformers, peft and safetensors works: `pip install torch transformers
 peft safetensors`; this script was last run with torch 2.15, transformers 5.24, peft 0.21.2).
@@ -29,7 +29,7 @@ It writes:
 The other direction (an adapter saved by our Rust code, loaded in PEFT) is checked with
 
     cargo test --test peft_interop   # writes target/peft-export/ (adapter + our logits)
-    /work/venv-torch/bin/python scripts/make_model_fixtures.py --check-ours target/peft-export
+    python3 scripts/make_model_fixtures.py --check-ours target/peft-export
 
 which loads our adapter directory with PeftModel.from_pretrained onto the same base model and
 compares PEFT's logits with the ones our model wrote (max abs difference must be below 1e-4).

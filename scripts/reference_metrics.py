@@ -1,6 +1,6 @@
 """Reference values for tests/glue_metrics.rs, computed with scikit-learn and SciPy.
 
-Run: /work/venv-torch/bin/python scripts/reference_metrics.py
+Run: python3 scripts/reference_metrics.py
 Prints Rust literals: the inputs (seeded NumPy draws) and the metrics that
 sklearn.metrics.{accuracy_score,f1_score,matthews_corrcoef} and scipy.stats.{pearsonr,spearmanr}
 give for them. Scores are rounded to 0.2 steps so Spearman has ties to average.

@@ -1,6 +1,6 @@
 """Reference token ids for tests/glue_tokenize.rs.
 
-Run: /work/venv-torch/bin/python scripts/reference_tokenize.py [MODEL_DIR] [GLUE_DIR]
+Run: python3 scripts/reference_tokenize.py [MODEL_DIR] [GLUE_DIR]
 Encodes the first MRPC training pairs with the Hugging Face tokenizers of the model folder, both
 the pure-Python `BertTokenizer` (an implementation independent of the Rust `tokenizers` crate)
 and `BertTokenizerFast`, checks they agree, and prints Rust literals. Truncation: `max_length`,
@@ -9,8 +9,8 @@ strategy `longest_first` (what `transformers` does for pairs).
 import sys
 from transformers import BertTokenizer, BertTokenizerFast
 
-model = sys.argv[1] if len(sys.argv) > 1 else "/work/main/datasets/models/all-MiniLM-L6-v2"
-glue = sys.argv[2] if len(sys.argv) > 2 else "/work/shared/datasets/glue"
+model = sys.argv[1] if len(sys.argv) > 1 else "datasets/models/all-MiniLM-L6-v2"
+glue = sys.argv[2] if len(sys.argv) > 2 else "datasets/glue"
 slow = BertTokenizer.from_pretrained(model)
 fast = BertTokenizerFast.from_pretrained(model)
 
