@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench --bench tracking --profile dev            # dev profile: dependencies at opt-level 3
 //! HL_BENCH_RUNS=2000 cargo bench --bench tracking --profile dev
-//! HL_BENCH_DB=/tmp/bench.db cargo bench --bench tracking --profile dev   # keep the store
+//! HL_BENCH_DB=target/bench.db cargo bench --bench tracking --profile dev   # keep the store
 //! ```
 //! CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo bench --bench tracking --profile dev   # our crate optimised too
 //! Timings are printed, never asserted. Run creation is bound by SQLite's page writes (4 short

@@ -27,6 +27,7 @@ run() {
 import json, sys
 src, dst, secs, args = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 r = json.load(open(src))
+r.pop("checkpoint_dir", None)  # a temporary folder of this machine, gone after the run
 r = {"config": "uniform:q,v:r=2 (lora_alpha 16), batch 32, max_len 128, 6% warm-up, linear decay, " + args,
      "wall_seconds": secs, "result": r}
 json.dump(r, open(dst, "w"), indent=1)

@@ -122,7 +122,10 @@ fn stub_from_cudarc_sources_reads_only_the_driver_declarations() {
     let mut syms = defined(&lib);
     syms.retain(|s| s.starts_with("cu"));
     syms.sort();
-    assert_eq!(syms, ["cuGetErrorString_checked", "cuInit", "cuStreamSynchronize"]);
+    assert_eq!(
+        syms,
+        ["cuGetErrorString_checked", "cuInit", "cuStreamSynchronize"]
+    );
 }
 
 #[test]
@@ -163,7 +166,10 @@ fn cuda_wheels_are_pinned_to_the_device_drivers_cuda_13_0() {
         "nvidia-cublas~=13.0.0",
         "nvidia-curand",
     ] {
-        assert!(lines.contains(&pin), "{pin} not in scripts/requirements-cuda.txt: {lines:?}");
+        assert!(
+            lines.contains(&pin),
+            "{pin} not in scripts/requirements-cuda.txt: {lines:?}"
+        );
     }
     // nothing unpinned could pull a CUDA newer than the device's driver accepts, but curand (no 13.x tag)
     for l in &lines {
@@ -192,10 +198,15 @@ fn build_script_targets_hopper_in_its_own_target_dir_without_rustflags() {
         assert!(s.contains(needle), "build-cuda.sh lacks `{needle}`");
     }
     // RUSTFLAGS would change every crate's fingerprint (a full rebuild)
-    assert!(!s.lines().any(|l| !l.trim_start().starts_with('#') && l.contains("RUSTFLAGS=")));
+    assert!(!s
+        .lines()
+        .any(|l| !l.trim_start().starts_with('#') && l.contains("RUSTFLAGS=")));
     let ignore = fs::read_to_string(root().join(".gitignore")).unwrap();
     for p in ["/.venv-cuda/", "/target-cuda/", "/dist/"] {
-        assert!(ignore.lines().any(|l| l.trim() == p), ".gitignore lacks {p}");
+        assert!(
+            ignore.lines().any(|l| l.trim() == p),
+            ".gitignore lacks {p}"
+        );
     }
 }
 
@@ -207,7 +218,10 @@ fn device_scripts_parse_and_explain_themselves() {
     for s in ["scripts/build-cuda.sh", "scripts/gpu-check.sh"] {
         run(Command::new("bash").arg("-n").arg(root().join(s)));
         let help = run(Command::new("bash").arg(root().join(s)).arg("--help"));
-        assert!(help.contains("device") || help.contains("CUDA"), "{s} --help: {help}");
+        assert!(
+            help.contains("device") || help.contains("CUDA"),
+            "{s} --help: {help}"
+        );
     }
 }
 
@@ -262,8 +276,16 @@ fn device_data_pack_rounds_weights_to_f16_and_widens_them_back() {
     .unwrap();
     fs::write(model.join("config.json"), "{}").unwrap();
     fs::write(model.join("tokenizer.json"), "{}").unwrap();
-    fs::write(glue.join("train.tsv"), "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\ta\tb\n").unwrap();
-    fs::write(glue.join("dev.tsv"), "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n").unwrap();
+    fs::write(
+        glue.join("train.tsv"),
+        "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\ta\tb\n",
+    )
+    .unwrap();
+    fs::write(
+        glue.join("dev.tsv"),
+        "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n",
+    )
+    .unwrap();
     let archive = dir.path().join("dist/device-data.tar.xz");
     let script = root().join("scripts/pack-device-data.py");
     run(Command::new("python3")
@@ -288,14 +310,20 @@ fn device_data_pack_rounds_weights_to_f16_and_widens_them_back() {
     assert!(dest.join("model/tokenizer.json").is_file());
     let manifest: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dest.join("device-data.json")).unwrap()).unwrap();
-    assert_eq!(manifest["kept_f32_or_other"], serde_json::json!(["big", "position_ids"]));
+    assert_eq!(
+        manifest["kept_f32_or_other"],
+        serde_json::json!(["big", "position_ids"])
+    );
 
     let bytes = fs::read(dest.join("model/model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let back = |name: &str| -> Vec<f32> {
         let t = st.tensor(name).unwrap();
         assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
-        t.data().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+        t.data()
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
     };
     for (a, b) in w.iter().zip(back("w")) {
         assert!((a - b).abs() <= a.abs() * 2f32.powi(-11), "{a} -> {b}");
