@@ -104,22 +104,6 @@ impl Rng {
         let data: Vec<f32> = (0..n).map(|_| lo + (hi - lo) * self.next_f32()).collect();
         Tensor::from_vec(data, shape, device)
     }
-
-    /// A dropout keep-mask already scaled by 1 / (1 - p): entries are 0 or 1 / (1 - p), f32.
-    pub fn dropout_mask<S: Into<Shape>>(
-        &mut self,
-        shape: S,
-        p: f32,
-        device: &Device,
-    ) -> candle_core::Result<Tensor> {
-        let shape = shape.into();
-        let n = shape.elem_count();
-        let keep = 1.0 / (1.0 - p);
-        let data: Vec<f32> = (0..n)
-            .map(|_| if self.next_f32() < p { 0.0 } else { keep })
-            .collect();
-        Tensor::from_vec(data, shape, device)
-    }
 }
 
 #[cfg(test)]
@@ -159,13 +143,5 @@ mod tests {
         assert_ne!(v, (0..100).collect::<Vec<_>>());
         v.sort();
         assert_eq!(v, (0..100).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn dropout_mask_keeps_expectation() {
-        let mut r = Rng::new(3);
-        let m = r.dropout_mask(10_000, 0.1, &Device::Cpu).unwrap();
-        let mean = m.mean_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!((mean - 1.0).abs() < 0.03, "mean {mean}");
     }
 }

@@ -1,15 +1,14 @@
 //! Small building blocks with backward passes: linear maps, LayerNorm, softmax, dropout.
 //!
 //! On the CPU in f32 the linear maps, LayerNorm, GELU, dropout and attention run as the fused
-//! custom ops of [`super::fused`]; elsewhere (GPU, other dtypes) as candle primitives. candle-nn's
-//! own fused `layer_norm` and `softmax_last_dim` have no backward pass: gradients would silently
-//! stop there, so the fallbacks build LayerNorm from primitives and use the fused softmax only
-//! when its input carries no gradient graph.
+//! custom ops of [`super::fused`]; elsewhere (GPU, other dtypes) as the candle primitives of
+//! [`super::primitives`] (re-exported here).
 
 use super::fused;
+pub use super::primitives::{matmul_last, norm, softmax_last};
 use crate::rng::Rng;
 use crate::Result;
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 /// A frozen linear map `y = x W^T + b`.
 #[derive(Debug, Clone)]
@@ -33,11 +32,7 @@ impl Linear {
 
     /// `x [..., in] -> [..., out]`, with `weight` in place of the stored weight if given.
     pub fn forward_with(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-        let y = matmul_last(x, &weight.t()?)?;
-        Ok(match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        })
+        super::primitives::linear(x, weight, self.bias.as_ref())
     }
 
     /// `x W^T + b`. The backward pass computes only dL/dx: the frozen weight gets no gradient
@@ -57,22 +52,6 @@ impl Linear {
             bias: self.bias.as_ref().map(f).transpose()?,
         })
     }
-}
-
-/// `x [..., k] @ w [k, n] -> [..., n]` as one 2-d matmul over the flattened leading dims.
-pub fn matmul_last(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    Ok(matmul_last_c(x, w)?)
-}
-
-fn matmul_last_c(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let k = *dims.last().expect("matmul input has a last dim");
-    let rows: usize = dims[..dims.len() - 1].iter().product();
-    let x2 = x.reshape((rows, k))?;
-    let y = x2.matmul(w)?;
-    let mut out = dims;
-    *out.last_mut().unwrap() = w.dim(1)?;
-    y.reshape(out)
 }
 
 /// A frozen LayerNorm over the last dim.
@@ -120,52 +99,12 @@ impl LayerNorm {
     }
 }
 
-/// `(x - mean) / sqrt(var + eps)` over the last dim, computed in at least f32, differentiable.
-pub fn norm(x: &Tensor, eps: f64) -> Result<Tensor> {
-    let dtype = x.dtype();
-    let internal = match dtype {
-        DType::F16 | DType::BF16 => DType::F32,
-        d => d,
-    };
-    let x = x.to_dtype(internal)?;
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let xc = x.broadcast_sub(&mean)?;
-    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-    let y = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
-    Ok(y.to_dtype(dtype)?)
-}
-
-/// Softmax over the last dim: the fused kernel when no gradient flows, else differentiable ops.
-pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    if !x.track_op() && x.dtype() != DType::F64 {
-        return Ok(candle_nn::ops::softmax_last_dim(&x.contiguous()?)?);
-    }
-    // The max is a constant shift: detaching it leaves the gradient unchanged and skips its backward.
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    let s = e.sum_keepdim(D::Minus1)?;
-    Ok(e.broadcast_div(&s)?)
-}
-
 /// Inverted dropout with a mask seeded from `rng`; identity when `rng` is `None` or `p == 0`.
 pub fn dropout(x: &Tensor, p: f64, rng: Option<&mut Rng>) -> Result<Tensor> {
     match rng {
         Some(rng) if p > 0.0 => fused::dropout(x, p, rng.next_u64()),
         _ => Ok(x.clone()),
     }
-}
-
-/// Dropout through candle primitives with the fused kernel's mask for `seed` (built on the CPU),
-/// so that every device and dtype drops the same elements.
-pub(crate) fn dropout_with_seed(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
-    let d = heterolora_kernels::Dropout::new(p as f32, seed);
-    let ones = vec![1f32; x.elem_count()];
-    let mut mask = vec![0f32; ones.len()];
-    heterolora_kernels::dropout::apply(&ones, &mut mask, d);
-    let mask = Tensor::from_vec(mask, x.shape(), &Device::Cpu)?
-        .to_device(x.device())?
-        .to_dtype(x.dtype())?;
-    Ok((x * mask)?)
 }
 
 /// A tensor of N(0, std^2) values drawn from `rng` (Hugging Face's `normal_(0, initializer_range)`).

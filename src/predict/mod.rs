@@ -11,20 +11,15 @@
 
 use crate::adapters::peft::{self, load_safetensors, ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use crate::data::{metrics, Batcher, EncodedDataset, GlueDataset, Split, Task, Tokenizer};
-use crate::model::SequenceClassifier;
+use crate::model::{SequenceClassifier, STATE_FILE, WEIGHTS_FILE};
 use crate::{Error, Result};
 use candle_core::{DType, Device};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The state file `SequenceClassifier::save_adapters` writes (`model::io`, private there).
-const STATE_FILE: &str = "heterolora_adapters.json";
-/// Its weights file (shortcuts, disabled adapters, head).
-const WEIGHTS_FILE: &str = "heterolora_adapters.safetensors";
-
 /// The evaluation batch size the trainer uses by default: the same batches give the same
 /// floating-point sums, so `predict` reproduces the trainer's dev metrics exactly.
-pub const EVAL_BATCH_SIZE: usize = 64;
+pub const EVAL_BATCH_SIZE: usize = crate::train::config::DEFAULT_EVAL_BATCH_SIZE;
 
 /// A TSV to predict on: the parsed rows and, per row, the id the GLUE server expects.
 #[derive(Debug, Clone)]
@@ -201,36 +196,22 @@ pub fn predict(
     batch_size: usize,
 ) -> Result<Predictions> {
     let task = data.task;
-    let k = task.num_labels();
     let n = data.len();
     if n == 0 {
         return Err(Error::invalid("file", "no rows", "at least one row"));
     }
     let device = model.device().clone();
     let labelled = data.labels_f32().is_some();
-    let mut logits_all = vec![0f32; n * k];
-    let mut loss_sum = 0f64;
-    for idx in Batcher::for_dataset(data, batch_size, 0)?.eval_batches() {
-        let batch = data.batch(&idx, &device)?;
-        let logits = model.forward(
-            &batch.input_ids,
-            &batch.token_type_ids,
-            &batch.attention_mask,
-            None,
-        )?;
-        if labelled {
-            let loss = model.loss(&logits, &batch.labels)?;
-            loss_sum += loss.to_dtype(DType::F32)?.to_scalar::<f32>()? as f64 * batch.size() as f64;
-        }
-        let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-        for (row, &i) in rows.iter().zip(&batch.indices) {
-            logits_all[i * k..(i + 1) * k].copy_from_slice(row);
-        }
-    }
+    let batches = Batcher::for_dataset(data, batch_size, 0)?
+        .eval_batches()
+        .into_iter()
+        .map(|idx| data.batch(&idx, &device))
+        .collect::<Result<Vec<_>>>()?;
+    let out = model.eval_logits(&batches, n, labelled)?;
     Ok(Predictions {
         task,
-        logits: logits_all,
-        loss: labelled.then(|| loss_sum / n as f64),
+        logits: out.logits,
+        loss: out.loss,
     })
 }
 

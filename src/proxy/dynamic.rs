@@ -204,12 +204,8 @@ impl DynamicReallocator {
         };
         // Every slot already has its adapter (switched on above): no fresh ones are made.
         let fresh = FreshAdapters::default();
-        let stats = match self.mode {
-            ScoringMode::Eval => gradient_pass_in_mode(model, batches, slots, needs, &fresh, None)?,
-            ScoringMode::Train => {
-                gradient_pass_in_mode(model, batches, slots, needs, &fresh, Some(&mut self.rng))?
-            }
-        };
+        let dropout = (self.mode == ScoringMode::Train).then_some(&mut self.rng);
+        let stats = gradient_pass_in_mode(model, batches, slots, needs, &fresh, dropout)?;
         let mut parts = BTreeMap::new();
         for (slot, g) in &stats.slots {
             if let (Some(ga), Some(gb)) = (&g.grad_a, &g.grad_b) {

@@ -6,6 +6,9 @@ use crate::model::HeadPooling;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// Examples per evaluation batch unless set (`eval_batch_size` below).
+pub const DEFAULT_EVAL_BATCH_SIZE: usize = 64;
+
 /// Fine-tuning hyper-parameters.
 ///
 /// Build with [`TrainConfig::default`] and the setters; [`TrainConfig::check`] validates every
@@ -85,7 +88,7 @@ impl Default for TrainConfig {
             schedule: Schedule::Linear,
             clip_norm: Some(1.0),
             eval_every: 0,
-            eval_batch_size: 64,
+            eval_batch_size: DEFAULT_EVAL_BATCH_SIZE,
             log_every: 10,
             max_len: 128,
             seed: 0,

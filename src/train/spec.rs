@@ -14,11 +14,6 @@ use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Reference `lora_alpha` of LoRA modules (the authors keep it at every rank).
-pub const LORA_ALPHA: f64 = 16.0;
-/// Reference `alpha_s` of LoRA-adapted shortcut connections.
-pub const SHORTCUT_ALPHA: f64 = 4.0;
-
 /// Parse `spec` for a model of size `dims`.
 pub fn parse_allocation(spec: &str, dims: &ModelDims) -> Result<Allocation> {
     let spec = spec.trim();

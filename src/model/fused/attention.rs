@@ -2,7 +2,7 @@
 //! `[batch, seq, hidden]` query, key and value, heads read in place.
 
 use super::{fusable, slice, tensor, to_vec, with_slice};
-use crate::model::nn::{dropout_with_seed, softmax_last};
+use crate::model::primitives::{dropout_with_seed, softmax_last};
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use heterolora_kernels::attention::{self as k, Dims};

@@ -1,7 +1,7 @@
 //! GELU (exact, erf) and dropout as single-pass ops with their backward passes.
 
 use super::{fusable, grad_like, map_storage, with_slice};
-use crate::model::nn::dropout_with_seed;
+use crate::model::primitives::dropout_with_seed;
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use heterolora_kernels::{dropout as kd, gelu as kg, Dropout};

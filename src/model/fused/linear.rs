@@ -2,7 +2,7 @@
 //! pass that computes only dL/dx (the frozen weight gets no gradient).
 
 use super::{fusable, grad_like, slice, with_slice};
-use crate::model::nn::matmul_last;
+use crate::model::primitives;
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use heterolora_kernels::linear as k;
@@ -61,9 +61,5 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
         };
         return Ok(x.contiguous()?.apply_op1(op)?);
     }
-    let y = matmul_last(x, &weight.t()?)?;
-    Ok(match bias {
-        Some(b) => y.broadcast_add(b)?,
-        None => y,
-    })
+    primitives::linear(x, weight, bias)
 }

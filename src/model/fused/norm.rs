@@ -3,7 +3,7 @@
 //! (candle's primitives would also compute their discarded gradients).
 
 use super::{fusable, slice, tensor, to_vec, with_slice};
-use crate::model::nn::{dropout_with_seed, norm};
+use crate::model::primitives::{dropout_with_seed, norm};
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use heterolora_kernels::layer_norm::{self as k, Inputs};

@@ -6,34 +6,17 @@ use crate::tracking::RunLogger;
 use crate::train::progress::Progress;
 use crate::train::result::EvalRecord;
 use crate::Result;
-use candle_core::DType;
 use std::collections::BTreeMap;
 
 impl Trainer {
     /// Metrics of the current model on the dev split: the task's metrics and `loss`.
     pub fn evaluate(&self) -> Result<BTreeMap<String, f64>> {
-        let k = self.task.num_labels();
         let n = self.dev_labels.len();
-        let mut logits_all = vec![0f32; n * k];
-        let mut loss_sum = 0f64;
-        for batch in &self.dev_batches {
-            let logits = self.model.forward(
-                &batch.input_ids,
-                &batch.token_type_ids,
-                &batch.attention_mask,
-                None,
-            )?;
-            let loss = self.model.loss(&logits, &batch.labels)?;
-            loss_sum += loss.to_dtype(DType::F32)?.to_scalar::<f32>()? as f64 * batch.size() as f64;
-            let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-            for (row, &i) in rows.iter().zip(&batch.indices) {
-                logits_all[i * k..(i + 1) * k].copy_from_slice(row);
-            }
-        }
-        let m = metrics::compute_from_logits(self.task, &logits_all, &self.dev_labels)?;
-        let mut out: BTreeMap<String, f64> = m.values.clone();
-        out.insert("loss".to_string(), loss_sum / n as f64);
-        Ok(out)
+        let out = self.model.eval_logits(&self.dev_batches, n, true)?;
+        let m = metrics::compute_from_logits(self.task, &out.logits, &self.dev_labels)?;
+        let mut values: BTreeMap<String, f64> = m.values.clone();
+        values.insert("loss".to_string(), out.loss.unwrap_or(f64::NAN));
+        Ok(values)
     }
 
     pub(super) fn evaluate_and_log(
