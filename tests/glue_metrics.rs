@@ -1,5 +1,5 @@
 //! GLUE metrics against values computed independently with scikit-learn and SciPy:
-//! `/work/venv-torch/bin/python scripts/reference_metrics.py` printed the constants below.
+//! `python3 scripts/reference_metrics.py` printed the constants below.
 
 #![allow(clippy::excessive_precision)] // f32 inputs written as the exact doubles NumPy printed
 

@@ -6,7 +6,7 @@ use heterolora::candle_core::Device;
 use heterolora::data::{load_split, Batcher, Split, Task, Tokenizer};
 
 /// `(MRPC train row or None for the text below, max_len, input_ids, token_type_ids)`, printed by
-/// `/work/venv-torch/bin/python scripts/reference_tokenize.py` (transformers' pure-Python
+/// `python3 scripts/reference_tokenize.py` (transformers' pure-Python
 /// `BertTokenizer` and `BertTokenizerFast` agree on all of them).
 #[allow(clippy::type_complexity)]
 const REFERENCE: &[(Option<usize>, usize, &[u32], &[u32])] = &[
