@@ -7,6 +7,7 @@
 #   the model                    `heterolora fetch model` (pinned sources, sha256-verified)
 #   the GLUE tasks               `heterolora fetch glue --from ../shared/datasets/glue` when that
 #                                folder exists, else `heterolora fetch glue` (the official download)
+#   Slurm (slurm-wlm, munge)     apt, as root; without it the Slurm cluster test is left out
 # With HETEROLORA_MODEL_DIR / HETEROLORA_GLUE_DIR set, the tests read those folders directly and
 # nothing is fetched for them. Every step checks first, so a second run prints nothing of its own.
 set -euo pipefail
@@ -49,5 +50,17 @@ if [ -z "${HETEROLORA_GLUE_DIR:-}" ]; then
   fi
 fi
 
-# 4. The tests.
+# 4. Slurm (Debian's slurm-wlm and munge) for the test that submits a study's job array to a
+#    single-node cluster (scripts/slurm-local.sh starts it); left out where it cannot be installed.
+if [ "${HETEROLORA_TEST_SLURM:-1}" != 0 ] && ! command -v slurmctld >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing slurm-wlm and munge (a single-node Slurm for tests/study_slurm_cluster.rs)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null
+  else
+    say "Slurm is not installed and cannot be installed here (needs root and apt): the Slurm cluster test is left out"
+    export HETEROLORA_TEST_SLURM=0
+  fi
+fi
+
+# 5. The tests.
 exec cargo test "$@"

@@ -15,6 +15,7 @@ pub mod score;
 pub mod search;
 pub mod search_output;
 pub mod study;
+pub mod study_workers;
 pub mod train;
 
 #[derive(Debug, Parser)]

@@ -14,7 +14,12 @@ use std::path::PathBuf;
 ///   heterolora study --task mrpc --dry-run
 ///   nohup heterolora study --task mrpc > study-mrpc.log 2>&1 &
 ///   heterolora study --task mrpc --methods uniform-r2,static-grad-norm --seeds 0
+///   heterolora study --task mrpc --protocol paper --jobs 4          # four children at a time
+///   heterolora study --task mrpc --protocol paper --emit slurm --gpus-per-task 1 --partition gpu
 ///   heterolora study report --task mrpc
+///
+/// Several processes may work on one study at once (`--jobs`, Slurm array tasks, two shells):
+/// each child is claimed in the tracker before it trains, so none is trained twice.
 #[derive(Debug, Args)]
 pub struct StudyArgs {
     #[command(subcommand)]
@@ -27,6 +32,17 @@ pub struct StudyArgs {
     /// Do not write the report after the run.
     #[arg(long)]
     pub no_report: bool,
+    /// Run this many children at once, each in its own worker process with cores/N threads.
+    #[arg(long, short = 'j', default_value_t = 1)]
+    pub jobs: usize,
+    /// Write a Slurm job array (one task per pending child) and a report job instead of
+    /// training: `slurm` is the only value.
+    #[arg(long, value_name = "slurm")]
+    pub emit: Option<String>,
+    #[command(flatten)]
+    pub slurm: super::study_workers::SlurmArgs,
+    #[command(flatten)]
+    pub worker: super::study_workers::WorkerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +138,53 @@ impl StudyOpts {
         Ok(cfg)
     }
 
+    /// These options as command-line arguments (what `--jobs` and `--emit slurm` hand their
+    /// workers): every option that was given, none of the worker or Slurm ones.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "--task".into(),
+            self.task.clone(),
+            "--protocol".into(),
+            self.protocol.clone(),
+            "--methods".into(),
+            self.methods.join(","),
+            "--order".into(),
+            self.order.clone(),
+            "--seeds".into(),
+            self.seeds
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ];
+        let mut opt = |flag: &str, v: Option<String>| {
+            if let Some(v) = v {
+                a.push(flag.into());
+                a.push(v);
+            }
+        };
+        opt("--name", self.name.clone());
+        opt("--epochs", self.epochs.map(|v| v.to_string()));
+        opt("--lr", self.lr.map(|v| v.to_string()));
+        opt("--max-len", self.max_len.map(|v| v.to_string()));
+        opt("--limit-train", self.limit_train.map(|v| v.to_string()));
+        opt("--device", self.device.clone());
+        opt(
+            "--model",
+            self.assets.model.as_ref().map(|p| p.display().to_string()),
+        );
+        opt(
+            "--glue",
+            self.assets.glue.as_ref().map(|p| p.display().to_string()),
+        );
+        opt("--tracking-uri", self.tracking_uri.clone());
+        opt(
+            "--results",
+            self.results.as_ref().map(|p| p.display().to_string()),
+        );
+        a
+    }
+
     /// The command line that reproduces these options (recorded in the report).
     pub fn command(&self, report: bool) -> String {
         let mut c = format!(
@@ -161,6 +224,9 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Some(StudyAction::Report(opts)) => report(&opts),
+        None if args.emit.is_some() || args.jobs > 1 || args.worker.worker => {
+            super::study_workers::run(args)
+        }
         None => {
             let cfg = args.opts.config()?;
             let tracker = Tracker::open_or_default(args.opts.tracking_uri.as_deref())?;
@@ -209,7 +275,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
     }
 }
 
-fn report(opts: &StudyOpts) -> anyhow::Result<()> {
+pub(super) fn report(opts: &StudyOpts) -> anyhow::Result<()> {
     let cfg = opts.config()?;
     let tracker = Tracker::open_or_default(opts.tracking_uri.as_deref())?;
     let rep = StudyReport::collect(Some(&tracker), &cfg)?;

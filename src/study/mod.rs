@@ -31,6 +31,7 @@
 //! # ; Ok(()) }
 //! ```
 
+pub mod claim;
 pub mod config;
 pub mod dynamic;
 pub mod execute;
@@ -40,10 +41,12 @@ pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod slurm;
 pub mod source;
 pub mod stats;
 pub mod twin;
 
+pub use claim::{ClaimPolicy, Worker};
 pub use config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT, SEEDS};
 pub use dynamic::DynamicHook;
 pub use execute::{execute_method, prepare_method, MethodOutput, Prepared};

@@ -1,6 +1,7 @@
 //! Running a study: one parent run in the tracker, one child run per (method, seed), completed
 //! children skipped, failed children reported without stopping the others.
 
+use super::claim::{claim, Claim, ClaimPolicy, Heartbeat, Worker};
 use super::config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT};
 use super::execute::{prepare_method, SameRun};
 use super::methods::Method;
@@ -27,6 +28,8 @@ pub struct StudyOutcome {
     pub twins: Vec<(String, String)>,
     /// The child interrupted by a stop request (Ctrl-C), if any; it is retried next time.
     pub stopped: Option<String>,
+    /// Children another live worker was training: (key, its run id).
+    pub busy: Vec<(String, String)>,
 }
 
 /// A study bound to a tracker and a model/data source.
@@ -36,6 +39,10 @@ pub struct Study {
     pub source: Box<dyn StudySource>,
     /// Stops between (and, through the trainer, inside) children.
     pub stop: StopFlag,
+    /// How this worker claims children (settle time, staleness).
+    pub claims: ClaimPolicy,
+    /// This worker, as its claims name it.
+    pub worker: Worker,
 }
 
 impl Study {
@@ -45,6 +52,8 @@ impl Study {
             tracker,
             source,
             stop: StopFlag::new(),
+            claims: ClaimPolicy::default(),
+            worker: Worker::current(),
         }
     }
 
@@ -123,8 +132,36 @@ impl Study {
         })
     }
 
-    /// The study's parent run: the existing one of this name (resumed) or a new one.
-    fn parent_run(&self) -> Result<Run> {
+    /// The study's parent run: the existing one of this name (resumed) or a new one, tagged with
+    /// the source, methods and seeds. `--jobs` and `--emit slurm` open it once and hand its id to
+    /// the workers ([`Study::run_worker`]).
+    pub fn open_parent(&mut self) -> Result<Run> {
+        let mut parent = self.find_or_start_parent()?;
+        parent.set_tags(&[
+            ("study.source", self.source.describe()),
+            (
+                "study.methods",
+                self.cfg
+                    .methods
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "study.seeds",
+                self.cfg
+                    .seeds
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ])?;
+        Ok(parent)
+    }
+
+    fn find_or_start_parent(&self) -> Result<Run> {
         let exp = self.tracker.experiment(&self.cfg.experiment)?;
         let protocol_json = serde_json::to_string(&self.cfg.protocol)?;
         let found = exp.search_runs(
@@ -163,39 +200,122 @@ impl Study {
         Ok(run)
     }
 
-    /// Runs every pending child (in plan order), skipping finished ones; a failed child is
-    /// reported through `on_event` and in the outcome, and the next one starts.
+    /// Runs every pending child (in plan order), skipping finished ones and ones another worker
+    /// holds; a failed child is reported through `on_event` and in the outcome, and the next one
+    /// starts. Ends the parent run: FINISHED when every child is done.
     pub fn run(&mut self, on_event: &mut dyn FnMut(&str)) -> Result<StudyOutcome> {
         let plan = self.plan()?;
         self.source.check(self.cfg.task)?;
-        let mut parent = self.parent_run()?;
+        let mut parent = self.open_parent()?;
+        let all: Vec<usize> = (0..plan.children.len()).collect();
+        let id = parent.run_id().to_string();
+        let out = self.run_children(&plan, &all, &id, &mut Some(&mut parent), on_event)?;
+        self.close_parent(&plan, &mut parent, &out)?;
+        Ok(out)
+    }
+
+    /// Runs as one of several workers of the study whose parent run is `parent_run_id` (opened by
+    /// [`Study::open_parent`]): every pending child this worker can claim, or only child
+    /// `only` (its index in the plan: a Slurm array task). The parent is left to the others
+    /// unless this worker sees every child done: then it marks the parent FINISHED.
+    pub fn run_worker(
+        &mut self,
+        parent_run_id: &str,
+        only: Option<usize>,
+        on_event: &mut dyn FnMut(&str),
+    ) -> Result<StudyOutcome> {
+        let plan = self.plan()?;
+        let parent = self.tracker.get_run(parent_run_id)?;
+        let name = parent.tags.get("study.name").map(String::as_str);
+        if name != Some(self.cfg.name.as_str()) {
+            return Err(Error::Config {
+                field: "parent-run".into(),
+                reason: format!(
+                    "run {parent_run_id} is not the parent run of study `{}` (its study.name tag is {:?}); \
+                     pass the id that `--jobs` or `--emit slurm` printed",
+                    self.cfg.name, name
+                ),
+            });
+        }
+        let indices: Vec<usize> = match only {
+            Some(i) if i >= plan.children.len() => {
+                return Err(Error::Config {
+                    field: "child-index".into(),
+                    reason: format!(
+                        "{i} is past the plan's last child ({} children, indices 0-{}); \
+                         the study's methods, seeds or order differ from the ones the job was made with",
+                        plan.children.len(),
+                        plan.children.len().saturating_sub(1)
+                    ),
+                })
+            }
+            Some(i) => vec![i],
+            None => (0..plan.children.len()).collect(),
+        };
+        if indices.iter().any(|&i| !plan.children[i].done) {
+            self.source.check(self.cfg.task)?;
+        }
+        let out = self.run_children(&plan, &indices, &parent.info.run_id, &mut None, on_event)?;
+        if self.all_done(&plan)? {
+            self.tracker
+                .set_terminated(&out.parent_run_id, RunStatus::Finished)?;
+        }
+        Ok(out)
+    }
+
+    /// Whether every child of `plan` is finished now (in the tracker or the committed records).
+    pub fn all_done(&self, plan: &Plan) -> Result<bool> {
+        let done = self.completed_keys()?;
+        Ok(plan.children.iter().all(|c| done.contains(&c.key)))
+    }
+
+    /// Tags and ends the parent after a run: FINISHED when every child is done (whoever trained
+    /// it), FAILED when a child failed here, KILLED otherwise (stopped, or children left).
+    pub fn close_parent(&self, plan: &Plan, parent: &mut Run, out: &StudyOutcome) -> Result<()> {
+        let total = plan.children.len();
+        let done = self.completed_keys()?;
+        let completed = plan
+            .children
+            .iter()
+            .filter(|c| done.contains(&c.key))
+            .count();
         parent.set_tags(&[
-            ("study.source", self.source.describe()),
+            ("study.children", total.to_string()),
+            ("study.completed", completed.to_string()),
             (
-                "study.methods",
-                self.cfg
-                    .methods
+                "study.failed_children",
+                out.failed
                     .iter()
-                    .map(|m| m.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            (
-                "study.seeds",
-                self.cfg
-                    .seeds
-                    .iter()
-                    .map(|s| s.to_string())
+                    .map(|(k, _)| k.clone())
                     .collect::<Vec<_>>()
                     .join(","),
             ),
         ])?;
+        let status = if !out.failed.is_empty() {
+            RunStatus::Failed
+        } else if completed == total {
+            RunStatus::Finished
+        } else {
+            RunStatus::Killed
+        };
+        parent.end(status)
+    }
+
+    fn run_children(
+        &mut self,
+        plan: &Plan,
+        indices: &[usize],
+        parent_id: &str,
+        parent: &mut Option<&mut Run>,
+        on_event: &mut dyn FnMut(&str),
+    ) -> Result<StudyOutcome> {
         let mut out = StudyOutcome {
-            parent_run_id: parent.run_id().to_string(),
+            parent_run_id: parent_id.to_string(),
             ..Default::default()
         };
         let total = plan.children.len();
-        for (i, child) in plan.children.iter().enumerate() {
+        for &i in indices {
+            let child = &plan.children[i];
             if child.done {
                 out.skipped.push(child.key.clone());
                 continue;
@@ -204,9 +324,39 @@ impl Study {
                 on_event(&format!("stopped before {}", child.key));
                 break;
             }
+            let claimed = claim(
+                &self.tracker,
+                &self.cfg.experiment,
+                parent_id,
+                &format!("{}-seed{}", child.method.name, child.seed),
+                &child.key,
+                &self.worker,
+                &self.claims,
+            )?;
+            let run = match claimed {
+                Claim::Won(run) => run,
+                Claim::Done(by) => {
+                    on_event(&format!(
+                        "[{}/{total}] {} finished by another worker (run {by})",
+                        i + 1,
+                        child.key
+                    ));
+                    out.skipped.push(child.key.clone());
+                    continue;
+                }
+                Claim::Busy(by, who) => {
+                    on_event(&format!(
+                        "[{}/{total}] {} is being trained by another worker ({who}, run {by}): skipped",
+                        i + 1,
+                        child.key
+                    ));
+                    out.busy.push((child.key.clone(), by));
+                    continue;
+                }
+            };
             on_event(&format!("[{}/{total}] {} ...", i + 1, child.key));
             let t0 = Instant::now();
-            match self.run_child(&parent, child) {
+            match self.run_child(run, child) {
                 Ok(rec) if rec.twin_of().is_some() => {
                     let twin = rec.twin_of().unwrap_or_default().to_string();
                     on_event(&format!(
@@ -245,44 +395,23 @@ impl Study {
                     out.failed.push((child.key.clone(), e.to_string()));
                 }
             }
-            let _ = parent.log_metrics(
-                &[
-                    ("study.finished", out.finished.len() as f64),
-                    ("study.failed", out.failed.len() as f64),
-                ],
-                i as i64,
-            );
+            if let Some(p) = parent.as_mut() {
+                let _ = p.log_metrics(
+                    &[
+                        ("study.finished", out.finished.len() as f64),
+                        ("study.failed", out.failed.len() as f64),
+                    ],
+                    i as i64,
+                );
+            }
         }
-        let all_done = out.finished.len() + out.skipped.len() == total;
-        parent.set_tags(&[
-            ("study.children", total.to_string()),
-            (
-                "study.completed",
-                (out.finished.len() + out.skipped.len()).to_string(),
-            ),
-            (
-                "study.failed_children",
-                out.failed
-                    .iter()
-                    .map(|(k, _)| k.clone())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-        ])?;
-        let status = if !out.failed.is_empty() {
-            RunStatus::Failed
-        } else if all_done {
-            RunStatus::Finished
-        } else {
-            RunStatus::Killed
-        };
-        parent.end(status)?;
         Ok(out)
     }
 
-    fn run_child(&mut self, parent: &Run, child: &ChildPlan) -> Result<ChildRecord> {
+    /// Trains (or records as a twin) one child on its claimed run.
+    fn run_child(&mut self, mut run: Run, child: &ChildPlan) -> Result<ChildRecord> {
         let m = &child.method;
-        let mut run = parent.start_child(&format!("{}-seed{}", m.name, child.seed))?;
+        let every = self.claims.heartbeat_every;
         let tags = [
             ("heterolora.kind", KIND_CHILD.to_string()),
             ("study.name", self.cfg.name.clone()),
@@ -312,7 +441,7 @@ impl Study {
                 loaded,
                 &self.cfg.protocol,
                 child.seed,
-                &mut SameRun(&mut run),
+                &mut SameRun(&mut Heartbeat::new(&mut run, every)),
             )?;
             if !m.dynamic {
                 let finished = StudyReport::collect(Some(&self.tracker), &self.cfg)?.records;
@@ -336,7 +465,10 @@ impl Study {
                     return Ok(rec);
                 }
             }
-            let out = prepared.train(&mut SameRun(&mut run), Some(self.stop.clone()))?;
+            let out = prepared.train(
+                &mut SameRun(&mut Heartbeat::new(&mut run, every)),
+                Some(self.stop.clone()),
+            )?;
             let rec = out.record(&self.cfg, m, child, Some(run.run_id().to_string()));
             log_record(&mut run, &rec)?;
             if out.result.status != RunStatus::Finished {
@@ -371,6 +503,9 @@ impl Study {
 /// Logs a child's record to its run: the `study_child.json` artifact the report reads, and the
 /// headline numbers as metrics.
 fn log_record(run: &mut Run, rec: &ChildRecord) -> Result<()> {
+    // The trainer tags the run it trains `heterolora.kind = train`; a study child is found by
+    // its own kind (completed children, the report's tracker side).
+    run.set_tag("heterolora.kind", KIND_CHILD)?;
     run.log_text(&serde_json::to_string_pretty(rec)?, "study_child.json")?;
     run.log_metrics(
         &[
