@@ -214,8 +214,8 @@ fn budget_plot_has_a_line_and_legend_per_method() {
     let fig = plot.render().unwrap();
     check_svg_size(&fig);
     let svg = fig.to_svg();
-    assert!(has_text(svg, "accuracy against trainable parameters"));
-    assert!(has_text(svg, "trainable parameters (log scale)"));
+    assert!(has_text(svg, "accuracy against adapter parameters"));
+    assert!(has_text(svg, "adapter parameters (log scale)"));
     // The four budgets are the x ticks.
     for tick in ["4.61k", "18.4k", "36.9k", "73.7k"] {
         assert!(has_text(svg, tick), "tick {tick}");
@@ -300,7 +300,11 @@ fn training_curves_have_a_line_per_run_and_metric() {
     check_svg_size(&fig);
     let svg = fig.to_svg();
     assert!(has_text(svg, "Training curves"));
-    assert!(has_text(svg, "train_loss") && has_text(svg, "eval_accuracy"));
+    assert!(has_text(svg, "train loss") && has_text(svg, "eval accuracy"));
+    assert!(
+        has_text(svg, "training step"),
+        "x axis says what the steps are"
+    );
     assert!(has_text(svg, "lora-r8") && has_text(svg, "heterolora"));
     // Per run: a curve in each of the 2 panels + 1 legend entry (first panel only).
     assert_eq!(count(svg, &polyline("#0072B2")), 3);

@@ -449,7 +449,7 @@ mod tests {
         ]))
         .unwrap();
         let svg = std::fs::read_to_string(&w[0]).unwrap();
-        assert!(svg.contains("u2") && svg.contains("k8") && svg.contains("train_loss"));
+        assert!(svg.contains("u2") && svg.contains("k8") && svg.contains("train loss"));
         // No finished run with the metric: an error naming the column.
         let e = run(parse(&[
             "budget",

@@ -187,7 +187,14 @@ pub fn budget(
 ) -> Result<BudgetPlot> {
     let points = budget_points(tracker, experiments, filter, cols)?;
     let name = cols.metric.strip_prefix("metrics.").unwrap_or(&cols.metric);
-    Ok(BudgetPlot::new(points).metric_name(name))
+    let params = if cols.params.contains("adapter") {
+        "adapter parameters"
+    } else {
+        "trainable parameters"
+    };
+    Ok(BudgetPlot::new(points)
+        .metric_name(name)
+        .params_name(params))
 }
 
 /// The re-allocation timeline of a run with dynamic re-allocation, from its
@@ -299,7 +306,7 @@ mod tests {
         let plot = curves(&t, &[&id[..8]], &[]).unwrap();
         let svg = plot.render().unwrap().to_svg().to_string();
         assert!(
-            svg.contains("run-one") && svg.contains("train_loss"),
+            svg.contains("run-one") && svg.contains("train loss"),
             "legend and panel"
         );
         let e = curves(&t, &[&id], &["nope"]).unwrap_err().to_string();

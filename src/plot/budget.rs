@@ -2,7 +2,7 @@
 //! over seeds, error bars of one standard deviation, and every seed's value as a faint dot.
 
 use super::figure::Figure;
-use super::font::{bold, coloured, text};
+use super::font::{coloured, text};
 use super::frame::{floats, strings};
 use super::grid::text_width;
 use super::palette;
@@ -96,7 +96,8 @@ pub struct BudgetSummary {
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `metric_name` | `metric` | y axis label |
+/// | `metric_name` | `metric` | y axis label (a metric key reads as words: `best_dev_accuracy` is "dev accuracy (best epoch)") |
+/// | `params_name` | `adapter parameters` | x axis label: what the parameter counts count |
 /// | `log_x` | when budgets span > 10x | log-scaled parameter axis |
 /// | `group_tolerance` | 0.05 | relative gap that still counts as the same budget |
 /// | `title` | `<metric> against trainable parameters` | chart title |
@@ -105,6 +106,7 @@ pub struct BudgetSummary {
 pub struct BudgetPlot {
     points: Vec<BudgetPoint>,
     metric_name: String,
+    params_name: String,
     log_x: Option<bool>,
     tolerance: f64,
     title: Option<String>,
@@ -116,6 +118,7 @@ impl BudgetPlot {
         BudgetPlot {
             points,
             metric_name: "metric".into(),
+            params_name: "adapter parameters".into(),
             log_x: None,
             tolerance: 0.05,
             title: None,
@@ -124,6 +127,11 @@ impl BudgetPlot {
     }
     pub fn metric_name(mut self, name: impl Into<String>) -> Self {
         self.metric_name = name.into();
+        self
+    }
+    /// What the x axis counts (`adapter parameters`, `trainable parameters`).
+    pub fn params_name(mut self, name: impl Into<String>) -> Self {
+        self.params_name = name.into();
         self
     }
     pub fn log_x(mut self, log: bool) -> Self {
@@ -357,16 +365,14 @@ impl Plot for BudgetPlot {
         let ticks = param_ticks(&budgets, untx(xa), untx(xb), log);
 
         let w = self.size.0 as i32;
-        let title = self
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("{} against trainable parameters", self.metric_name));
-        root.draw_text(
-            &title,
-            &bold(21.0).pos(Pos::new(HPos::Center, VPos::Top)),
-            (w / 2, 8),
-        )
-        .map_err(plot_err)?;
+        let title = self.title.clone().unwrap_or_else(|| {
+            format!(
+                "{} against {}",
+                super::metric_label(&self.metric_name),
+                self.params_name
+            )
+        });
+        super::draw_title(root, &title)?;
         let (nmin, nmax) = summary
             .iter()
             .fold((usize::MAX, 0), |(a, b), s| (a.min(s.n), b.max(s.n)));
@@ -393,15 +399,16 @@ impl Plot for BudgetPlot {
             .build_cartesian_2d(xa..xb, ylo..yhi)
             .map_err(plot_err)?;
         let xdesc = if log {
-            "trainable parameters (log scale)"
+            format!("{} (log scale)", self.params_name)
         } else {
-            "trainable parameters"
+            self.params_name.clone()
         };
+        let ydesc = super::metric_label(&self.metric_name);
         let grid = RGBColor(225, 225, 225);
         {
             let mut mesh = chart.configure_mesh();
-            mesh.x_desc(xdesc)
-                .y_desc(self.metric_name.as_str())
+            mesh.x_desc(xdesc.as_str())
+                .y_desc(ydesc.as_str())
                 .label_style(text(13.0))
                 .axis_desc_style(text(15.0))
                 .bold_line_style(grid)

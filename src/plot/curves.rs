@@ -9,7 +9,7 @@ use super::{fmt_num, padded, plot_err, Plot, DEFAULT_SIZE};
 use crate::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+
 use polars::prelude::DataFrame;
 use std::collections::BTreeMap;
 
@@ -211,17 +211,11 @@ impl Plot for CurvesPlot {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let metrics = self.panel_metrics();
         let runs = self.runs();
-        let w = self.size.0 as i32;
         let title = self
             .title
             .clone()
             .unwrap_or_else(|| "Training curves".to_string());
-        root.draw_text(
-            &title,
-            &bold(21.0).pos(Pos::new(HPos::Center, VPos::Top)),
-            (w / 2, 8),
-        )
-        .map_err(plot_err)?;
+        super::draw_title(root, &title)?;
         let (_, area) = root.split_vertically(38);
         let cols = metrics.len().min(2);
         let rows = metrics.len().div_ceil(cols);
@@ -250,17 +244,19 @@ impl Plot for CurvesPlot {
                 (x0 - 1.0, x1 + 1.0)
             };
             let (y0, y1) = padded(y0, y1, 0.06);
+            let label = super::metric_label(metric);
             let mut chart = ChartBuilder::on(panel)
-                .caption(metric, bold(16.0))
+                .caption(&label, bold(16.0))
                 .margin(10)
                 .margin_right(20)
                 .x_label_area_size(40)
-                .y_label_area_size(62)
+                .y_label_area_size(74)
                 .build_cartesian_2d(x0..x1, y0..y1)
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
-                .x_desc("step")
+                .x_desc("training step")
+                .y_desc(&label)
                 .label_style(text(12.0))
                 .axis_desc_style(text(14.0))
                 .bold_line_style(RGBColor(225, 225, 225))

@@ -91,12 +91,7 @@ impl Plot for Grid {
         let head_style = bold(13.0);
 
         // Title block.
-        root.draw_text(
-            &self.title,
-            &bold(21.0).pos(Pos::new(HPos::Center, VPos::Top)),
-            (w / 2, 8),
-        )
-        .map_err(plot_err)?;
+        super::draw_title(root, &self.title)?;
         if !self.subtitle.is_empty() {
             root.draw_text(
                 &self.subtitle,

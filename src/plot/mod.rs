@@ -24,6 +24,7 @@ mod budget;
 mod curves;
 mod figure;
 mod font;
+mod forest;
 mod frame;
 mod grid;
 mod heatmap;
@@ -35,6 +36,7 @@ pub use budget::{BudgetPlot, BudgetPoint, BudgetSummary};
 pub use curves::{Curve, CurvesPlot};
 pub use figure::Figure;
 pub use font::{ensure_fonts, FONT_FAMILY};
+pub use forest::{PairedDiffPlot, PairedRow};
 pub use heatmap::{AllocationHeatmap, HeatmapColour, ScoreHeatmap};
 pub use scatter::{kendall_tau, spearman_rho, ProxyScatter, ScatterPoint};
 pub use timeline::ReallocationTimeline;
@@ -56,6 +58,64 @@ pub trait Plot {
 }
 
 /// Turn a plotters error into ours.
+/// Draws a chart's title centred at the top of `root`, in the largest bold size from 21 down to
+/// 12 that fits the width with a margin; a title too long even at 12 is cut with an ellipsis.
+/// Returns the size used.
+pub(crate) fn draw_title<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<f64> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let w = root.dim_in_pixel().0 as i32;
+    let room = w - 24;
+    let fits = |t: &str, size: f64| grid::text_width(root, t, &font::bold(size)) <= room;
+    let mut size = 21.0;
+    while size > 12.0 && !fits(title, size) {
+        size -= 1.0;
+    }
+    let mut shown = title.to_string();
+    while !fits(&shown, size) && shown.chars().count() > 1 {
+        shown = shown
+            .chars()
+            .take(shown.chars().count() - 2)
+            .collect::<String>()
+            + "…";
+    }
+    root.draw_text(
+        &shown,
+        &font::bold(size).pos(Pos::new(HPos::Center, VPos::Top)),
+        (w / 2, 8),
+    )
+    .map_err(plot_err)?;
+    Ok(size)
+}
+
+/// A metric key as an axis label: `best_dev_accuracy` -> `dev accuracy (best epoch)`,
+/// `last_dev_f1` -> `dev F1 (last epoch)`, `train_loss` -> `train loss`; prefixes such as
+/// `metrics.` or `study.` dropped.
+pub fn metric_label(key: &str) -> String {
+    let mut k = key;
+    for p in ["metrics.", "study."] {
+        k = k.strip_prefix(p).unwrap_or(k);
+    }
+    let (k, when) = match (k.strip_prefix("best_"), k.strip_prefix("last_")) {
+        (Some(rest), _) => (rest, " (best epoch)"),
+        (_, Some(rest)) => (rest, " (last epoch)"),
+        _ => (k, ""),
+    };
+    let words: Vec<String> = k
+        .split(['_', '.'])
+        .filter(|w| !w.is_empty())
+        .map(|w| match w {
+            "f1" => "F1".to_string(),
+            "mcc" => "MCC".to_string(),
+            "lr" => "learning rate".to_string(),
+            w => w.to_string(),
+        })
+        .collect();
+    format!("{}{when}", words.join(" "))
+}
+
 pub(crate) fn plot_err(e: impl std::fmt::Display) -> Error {
     Error::Plot(e.to_string())
 }
@@ -119,6 +179,37 @@ pub(crate) fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_keys_read_as_axis_labels() {
+        assert_eq!(
+            metric_label("best_dev_accuracy"),
+            "dev accuracy (best epoch)"
+        );
+        assert_eq!(metric_label("metrics.last_dev_f1"), "dev F1 (last epoch)");
+        assert_eq!(metric_label("train_loss"), "train loss");
+        assert_eq!(metric_label("lr"), "learning rate");
+    }
+
+    #[test]
+    fn long_titles_shrink_then_are_cut_never_clipped() {
+        use plotters::prelude::{IntoDrawingArea, SVGBackend};
+        font::ensure_fonts().unwrap();
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (300, 200)).into_drawing_area();
+            assert_eq!(draw_title(&root, "Short",).unwrap(), 21.0);
+            let long = "MRPC dev accuracy against adapter parameters (study mrpc-cpu6, 5 seeds)";
+            let size = draw_title(&root, long).unwrap();
+            assert!(size < 21.0);
+            let cut = "x".repeat(400);
+            assert_eq!(draw_title(&root, &cut).unwrap(), 12.0);
+        }
+        assert!(
+            svg.contains('…'),
+            "the 400-character title is cut with an ellipsis"
+        );
+    }
 
     #[test]
     fn numbers_format_compactly() {

@@ -2,7 +2,7 @@
 //! and Kendall's tau-b printed on the chart.
 
 use super::figure::Figure;
-use super::font::{bold, coloured, text};
+use super::font::{coloured, text};
 use super::palette;
 use super::{fmt_num, padded, plot_err, Plot, DEFAULT_SIZE};
 use crate::adapters::{SlotId, SlotKind};
@@ -289,12 +289,7 @@ impl Plot for ProxyScatter {
             .title
             .clone()
             .unwrap_or_else(|| format!("{} against {}", self.y_name, self.x_name));
-        root.draw_text(
-            &title,
-            &bold(21.0).pos(Pos::new(HPos::Center, VPos::Top)),
-            (w / 2, 8),
-        )
-        .map_err(plot_err)?;
+        super::draw_title(root, &title)?;
         root.draw_text(
             &self.correlation_text(),
             &coloured(15.0, palette::DIM).pos(Pos::new(HPos::Center, VPos::Top)),

@@ -4,7 +4,9 @@
 use super::rows::last_metric;
 use super::{is_flat, StudyReport};
 use crate::adapters::SlotId;
-use crate::plot::{AllocationHeatmap, BudgetPlot, BudgetPoint, ScoreHeatmap};
+use crate::plot::{
+    AllocationHeatmap, BudgetPlot, BudgetPoint, PairedDiffPlot, PairedRow, ScoreHeatmap,
+};
 use crate::proxy::Scores;
 use crate::study::record::ChildRecord;
 use crate::{Error, Result};
@@ -31,16 +33,64 @@ impl StudyReport {
             .collect();
         if !points.is_empty() {
             let fig = BudgetPlot::new(points)
-                .metric_name(format!("dev {metric} (last epoch, x100)"))
+                .metric_name(format!("dev {metric}, last epoch (%)"))
                 .title(format!(
                     "{}: dev {metric} against adapter parameters",
                     self.name
                 ))
                 .size(1000, 600)
                 .render()?;
-            let p = dir.join("budget.svg");
-            fig.save_svg(&p)?;
-            out.push(p);
+            // PNG too: the README shows these two, and not every viewer draws SVG.
+            for (p, png) in [
+                (dir.join("budget.svg"), false),
+                (dir.join("budget.png"), true),
+            ] {
+                if png {
+                    fig.save_png(&p)?;
+                } else {
+                    fig.save_svg(&p)?;
+                }
+                out.push(p);
+            }
+        }
+        let paired: Vec<PairedRow> = self
+            .rows()
+            .into_iter()
+            .filter_map(|r| {
+                let c = r.comparison?;
+                Some(PairedRow {
+                    label: format!("{} − {}", r.method, c.baseline),
+                    diffs: c.diffs.clone(),
+                    mean: c.t.mean,
+                    interval: c.t.interval,
+                })
+            })
+            .collect();
+        if !paired.is_empty() {
+            let n = paired.iter().map(|r| r.diffs.len()).max().unwrap_or(0);
+            let mut plot = PairedDiffPlot::new(paired)
+                .x_name(format!(
+                    "difference in dev {metric}, last epoch (points); bars: 95% t interval"
+                ))
+                .title(format!(
+                    "{}: each method against its baseline, paired by seed (up to {n} seeds)",
+                    self.name
+                ));
+            if self.records.iter().all(|r| r.task == "mrpc") {
+                plot = plot.reference(super::PAPER_GAIN, "paper: +1.6");
+            }
+            let fig = plot.render()?;
+            for (p, png) in [
+                (dir.join("paired.svg"), false),
+                (dir.join("paired.png"), true),
+            ] {
+                if png {
+                    fig.save_png(&p)?;
+                } else {
+                    fig.save_svg(&p)?;
+                }
+                out.push(p);
+            }
         }
         for sub in ["alloc", "scores", "chosen"] {
             let d = dir.join(sub);
