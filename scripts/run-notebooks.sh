@@ -10,10 +10,14 @@
 # - evcxr_jupyter (`cargo install evcxr_jupyter --locked`, ~10 min) and rust-src, when missing;
 # - the `rust` Jupyter kernel (`evcxr_jupyter --install`).
 # evcxr compiles heterolora and its dependencies itself, in $EVCXR_TMPDIR (default
-# target/evcxr): the first run takes 10-20 minutes more, later runs reuse it. The model and
+# ~/.cache/heterolora/evcxr; outside the checkout, because a crate below the project's folder
+# would be taken for a member of its Cargo workspace): the first run takes 10-20 minutes more,
+# later runs reuse it. The model and
 # MRPC must have been fetched (`heterolora fetch model all-MiniLM-L6-v2`, `heterolora fetch
 # glue MRPC`), or HETEROLORA_MODEL_DIR / HETEROLORA_GLUE_DIR must point at them.
 # The notebooks log to their own tracker store, notebooks/tracking/ (git-ignored).
+# A notebook whose saved outputs contain this checkout's absolute path fails the run: committed
+# outputs must not name a machine's folders (print paths with heterolora::notebook::display_path).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +25,9 @@ cd "$ROOT"
 
 VENV="${NOTEBOOK_VENV:-$ROOT/.venv-notebooks}"
 TIMEOUT="${NOTEBOOK_CELL_TIMEOUT:-3600}"
-export EVCXR_TMPDIR="${EVCXR_TMPDIR:-$ROOT/target/evcxr}"
+# Not below $ROOT: cargo would take evcxr's crate for a member of heterolora's workspace
+# ("current package believes it's in a workspace when it's not").
+export EVCXR_TMPDIR="${EVCXR_TMPDIR:-${XDG_CACHE_HOME:-$HOME/.cache}/heterolora/evcxr}"
 PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '[run-notebooks] %s\n' "$*" >&2; }
@@ -50,6 +56,13 @@ if [ ! -f "$JUPYTER_PATH/kernels/rust/kernel.json" ]; then
     evcxr_jupyter --install
 fi
 
+# evcxr's cell libraries link the standard library dynamically, and their run path (relative to
+# cargo's deps/ folder, one level below where evcxr loads them from) can miss the toolchain: name
+# the toolchain's library folder for the kernel.
+SYSROOT="$(rustc --print sysroot)"
+HOST="$(rustc -vV | sed -n 's/^host: //p')"
+export LD_LIBRARY_PATH="$SYSROOT/lib/rustlib/$HOST/lib:$SYSROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
 # Pin evcxr's dependency resolution to the project's lock file, so the notebooks build the same
 # versions as `cargo build` (evcxr's crate resolves its own otherwise).
 mkdir -p "$EVCXR_TMPDIR"
@@ -72,5 +85,9 @@ for nb in "${notebooks[@]}"; do
         --ExecutePreprocessor.timeout="$TIMEOUT" \
         "$nb"
     log "$nb: done in $(( $(date +%s) - start )) s"
+    if grep -nF "$ROOT/" "$nb" >&2; then
+        log "$nb: the outputs above name this checkout's absolute path ($ROOT); print paths relative to the notebook"
+        exit 1
+    fi
 done
 log "all notebooks executed without errors"

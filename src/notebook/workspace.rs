@@ -2,6 +2,7 @@
 //! experiment (score, search, train, query, plot) is a few notebook cells.
 
 use super::charts::{self, BudgetColumns};
+use super::predictions::PredictionReport;
 use super::scoreset::ScoreSet;
 use super::settings::Settings;
 use super::sweep::{Sweep, SweepTrial};
@@ -11,15 +12,19 @@ use crate::data::{load_split, Split, Task, Tokenizer};
 use crate::display::{emit_evcxr, HtmlTable};
 use crate::model::SequenceClassifier;
 use crate::plot::{AllocationHeatmap, CurvesPlot, Figure, ScoreHeatmap};
+use crate::predict::{self, Which};
 use crate::proxy::{self, FreshAdapters, Proxy, Scores, ScoringData};
 use crate::rng::Rng;
-use crate::search::{Allocation, BudgetSpec, HeterogeneousParams, TopKParams, UniformParams};
+use crate::search::{
+    Allocation, BudgetSpec, DynamicSchedule, HeterogeneousParams, TopKParams, UniformParams,
+};
 use crate::tracking::{MetricHistory, Run, RunLogger, RunStatus, RunTable, Tracker};
+use crate::train::dynamic::DynamicReallocator;
 use crate::train::job::DEFAULT_MODEL as DEFAULT_MODEL_NAME;
 use crate::train::{TrainConfig, TrainJob, TrainResult};
 use crate::{Error, Result};
 use candle_core::{DType, Device};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The base model, a GLUE task's scoring batches and a tracker experiment.
@@ -176,8 +181,18 @@ impl Workspace {
 
     /// The training split's first rows as a table (`n` rows).
     pub fn examples(&self, split: Split, n: usize) -> Result<HtmlPreview> {
-        let ds = load_split(&self.glue_dir, self.task, split)?;
+        let mut ds = load_split(&self.glue_dir, self.task, split)?;
+        ds.path = PathBuf::from(display_path(&ds.path));
         Ok(HtmlPreview(ds.head_html(n)))
+    }
+
+    /// The model folder this workspace loaded.
+    pub fn model_dir(&self) -> &Path {
+        &self.model_dir
+    }
+    /// The GLUE folder this workspace reads.
+    pub fn glue_dir(&self) -> &Path {
+        &self.glue_dir
     }
 
     /// The training configuration of the settings (change it with its setters).
@@ -337,6 +352,145 @@ impl Workspace {
         self.job(alloc, cfg).run(&mut run)
     }
 
+    /// HeteroLoRA's dynamic variant: train with the top-k (`p`, rank `r`) of `space` re-chosen
+    /// during training. At every point of `schedule` ([`DynamicSchedule::default`]: every 0.2
+    /// epoch and at each epoch start) every candidate slot is switched on, rescored with
+    /// grad-norm on the current weights (this workspace's scoring batches) and only the top k
+    /// stay on; switched-off adapters keep their weights. Training starts from the top-k of
+    /// `scores` (same budget); the step-0 re-allocation rescored it on the initial weights.
+    /// Every re-allocation is logged (`realloc.*` metrics and the `reallocations.json` artifact:
+    /// [`Workspace::timeline`] draws it).
+    pub fn train_dynamic(
+        &self,
+        run_name: &str,
+        space: &SearchSpace,
+        scores: &Scores,
+        p: f64,
+        r: usize,
+        schedule: DynamicSchedule,
+        cfg: TrainConfig,
+    ) -> Result<TrainResult> {
+        let initial = self.top_k(space, scores, p, r)?;
+        let topk = TopKParams::new()
+            .lora_alpha_rule(self.settings.lora_alpha)
+            .p(p)
+            .r(r)
+            .seed(self.settings.seed)
+            .check()?;
+        let mut re = DynamicReallocator::new(schedule, topk, space.clone(), self.settings.seed)?
+            .with_batches(self.scoring.batches.clone());
+        re.num_batches = self.scoring.len();
+        let mut run = self.tracker.start_run(&self.experiment, run_name)?;
+        run.set_tag("heterolora.dynamic", "true")?;
+        run.set_tag(
+            "heterolora.dynamic.schedule",
+            format!(
+                "every {}{}, grad-norm on {} batches of {}",
+                schedule.every,
+                if schedule.at_epoch_start {
+                    " and at each epoch start"
+                } else {
+                    ""
+                },
+                self.scoring.len(),
+                self.scoring.batch_size
+            ),
+        )?;
+        let trainer = match self.job(&initial, cfg).build() {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = run.set_tag("error", e.to_string());
+                run.end(RunStatus::Failed)?;
+                return Err(e);
+            }
+        };
+        trainer.add_hook(Box::new(re)).fit(&mut run)
+    }
+
+    /// The re-allocation timeline of a [`Workspace::train_dynamic`] run (id or id prefix): which
+    /// slots were on after each re-allocation.
+    pub fn timeline(&self, run_id: &str) -> Result<Figure> {
+        charts::timeline(&self.tracker, run_id)?.render()
+    }
+
+    // ---- saved adapters and predictions -------------------------------------------------------
+
+    /// The folder of a training run's saved adapters (PEFT format: `adapter_config.json`,
+    /// `adapter_model.safetensors` with the classification head) in the tracker's artifacts:
+    /// `final` (end of training, the artifact folder `adapters/`) or `best` (best epoch,
+    /// `best_adapters/`, logged only when the run had an output folder).
+    pub fn saved_adapters(&self, run_id: &str, which: Which) -> Result<PathBuf> {
+        let id = self.tracker.resolve_run_id(run_id)?;
+        let info = self.tracker.run_info(&id)?;
+        let folder = match which {
+            Which::Final => "adapters",
+            Which::Best => "best_adapters",
+        };
+        let files: Vec<String> = self
+            .tracker
+            .list_artifacts(&id)?
+            .into_iter()
+            .filter(|f| f.starts_with(&format!("{folder}/")))
+            .collect();
+        if files.is_empty() {
+            return Err(Error::Tracking(format!(
+                "run {id} ({}) has no `{folder}/` artifacts: only training runs save adapters",
+                info.run_name
+            )));
+        }
+        // Every file is fetched (a no-op for a local store); they share one folder.
+        let mut dir = None;
+        for f in &files {
+            let local = self.tracker.artifact_file(&id, &info.artifact_uri, f)?;
+            dir = local.parent().map(Path::to_path_buf);
+        }
+        let dir = dir.ok_or_else(|| Error::Tracking(format!("run {id}: no `{folder}/` folder")))?;
+        predict::resolve_adapter_dir(&dir, which)
+    }
+
+    /// A fresh base model with the adapters and classification head saved in `adapter_dir` (a
+    /// PEFT folder, e.g. from [`Workspace::saved_adapters`]), on this workspace's device, with
+    /// its head read-out.
+    pub fn load_adapters(&self, adapter_dir: impl AsRef<Path>) -> Result<SequenceClassifier> {
+        let mut model = predict::load_model(
+            &self.model_dir,
+            adapter_dir.as_ref(),
+            self.task,
+            &self.device,
+        )?;
+        model.set_head_pooling(self.settings.head);
+        Ok(model)
+    }
+
+    /// `model`'s predictions on `split` (the dev split limited as the settings say, so that the
+    /// metrics equal the ones training logged), with the confusion matrix and the `max_errors`
+    /// most confident mistakes.
+    pub fn predict(
+        &self,
+        model: &SequenceClassifier,
+        split: Split,
+        max_errors: usize,
+    ) -> Result<PredictionReport> {
+        let mut ds = load_split(&self.glue_dir, self.task, split)?;
+        let limit = match split {
+            Split::Dev => self.settings.dev_limit,
+            Split::Train => self.settings.train_limit,
+            _ => None,
+        };
+        if let Some(n) = limit {
+            ds.examples.truncate(n);
+        }
+        let enc = Tokenizer::from_model_dir(&self.model_dir, self.settings.max_len)?
+            .encode_dataset(&ds)?;
+        let preds = predict::predict(model, &enc, predict::EVAL_BATCH_SIZE)?;
+        PredictionReport::new(
+            format!("{} {}: {} examples", self.task, split, ds.len()),
+            &ds,
+            &preds,
+            max_errors,
+        )
+    }
+
     /// As [`Workspace::train`], logging to `logger` (a child run of a sweep, a
     /// [`crate::tracking::MemoryLogger`], ...).
     pub fn train_with(
@@ -391,10 +545,22 @@ impl Workspace {
     }
 
     /// Runs of this experiment matching an MLflow filter (`"params.allocation.method = 'topk'"`).
+    /// Columns that hold this machine's paths (the artifact folder, the model and data folders)
+    /// are left out; [`Workspace::tracker`]'s `search_runs` has them.
     pub fn runs_where(&self, filter: &str) -> Result<RunTable> {
-        self.tracker
+        let t = self
+            .tracker
             .search_runs(&[&self.experiment], filter, &[])?
-            .without_tags()
+            .without_tags()?;
+        let keep: Vec<String> = t
+            .df()
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .filter(|c| !PATH_COLUMNS.contains(&c.as_str()))
+            .collect();
+        let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+        t.select(&keep)
     }
 
     /// The training runs of this experiment, with the columns that compare them.
@@ -470,8 +636,8 @@ impl Workspace {
         let mut t = HtmlTable::new(["", ""]).caption("heterolora workspace");
         let rows = [
             ("task", self.task.name().to_string()),
-            ("model", self.model_dir.display().to_string()),
-            ("GLUE data", self.glue_dir.display().to_string()),
+            ("model", display_path(&self.model_dir)),
+            ("GLUE data", display_path(&self.glue_dir)),
             ("device", crate::device::device_name(&self.device)),
             (
                 "model",
@@ -502,7 +668,7 @@ impl Workspace {
                 "tracker",
                 format!(
                     "{} (experiment `{}`)",
-                    self.tracker.path().display(),
+                    display_path(self.tracker.path()),
                     self.experiment
                 ),
             ),
@@ -528,10 +694,10 @@ impl std::fmt::Display for Workspace {
             f,
             "Workspace: {} on {} ({} scoring batches, {} training examples), tracker {} / {}",
             self.task.name(),
-            self.model_dir.display(),
+            display_path(&self.model_dir),
             self.scoring.len(),
             self.num_train,
-            self.tracker.path().display(),
+            display_path(self.tracker.path()),
             self.experiment
         )
     }
@@ -550,6 +716,41 @@ impl HtmlPreview {
     }
 }
 
+/// Run-table columns whose values are paths on the machine that ran them.
+const PATH_COLUMNS: [&str; 4] = [
+    "artifact_uri",
+    "params.model",
+    "params.glue_dir",
+    "params.output",
+];
+
+/// `path` relative to `base` or to one of its two parent folders (`../x`, `../../x`), else as it
+/// is: how notebooks print paths, so that their saved outputs name no machine's folders.
+pub fn relative_path(path: &Path, base: &Path) -> String {
+    for (ups, dir) in base.ancestors().take(3).enumerate() {
+        if dir.parent().is_none() {
+            break; // never relative to the file-system root
+        }
+        if let Ok(rest) = path.strip_prefix(dir) {
+            let mut s = "../".repeat(ups);
+            s.push_str(&rest.display().to_string());
+            if s.is_empty() {
+                s.push('.');
+            }
+            return s.trim_end_matches('/').to_string();
+        }
+    }
+    path.display().to_string()
+}
+
+/// `path` as [`relative_path`] shows it from the working directory (a notebook's folder).
+pub fn display_path(path: &Path) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) if path.is_absolute() => relative_path(path, &cwd),
+        _ => path.display().to_string(),
+    }
+}
+
 /// `q,v` for the LoRA query/value space: the kinds' short names.
 pub fn space_name(space: &SearchSpace) -> String {
     space
@@ -558,4 +759,33 @@ pub fn space_name(space: &SearchSpace) -> String {
         .map(|k| k.short())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_shown_relative_to_the_notebook_folder() {
+        let base = Path::new("/home/u/proj/notebooks");
+        let rel = |p: &str| relative_path(Path::new(p), base);
+        assert_eq!(
+            rel("/home/u/proj/notebooks/tracking/mlflow.db"),
+            "tracking/mlflow.db"
+        );
+        assert_eq!(rel("/home/u/proj/datasets/glue"), "../datasets/glue");
+        assert_eq!(rel("/home/u/other/x"), "../../other/x");
+        assert_eq!(rel("/home/u/proj/notebooks"), ".");
+        assert_eq!(
+            rel("/opt/models/m"),
+            "/opt/models/m",
+            "not below the two parents"
+        );
+        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a")), "b");
+        assert_eq!(
+            relative_path(Path::new("/x/y"), Path::new("/a")),
+            "/x/y",
+            "never relative to the root"
+        );
+    }
 }
