@@ -1,4 +1,5 @@
-//! The run tracker: MLflow-compatible SQLite that never loses a run.
+//! The run tracker: MLflow-compatible SQLite that never loses a run, or an MLflow tracking
+//! server through its REST API ([`rest`]).
 //!
 //! Every score, search and training run is logged to a local SQLite file (default
 //! `tracking/mlflow.db`, or `$MLFLOW_TRACKING_URI`) that our tools query and that MLflow itself
@@ -23,7 +24,8 @@
 //! ```
 //!
 //! Files:
-//! - [`uri`]: path / `sqlite:///` URI / `MLFLOW_TRACKING_URI` resolution;
+//! - [`uri`]: path / `sqlite:///` URI / `http(s)://` server / `MLFLOW_TRACKING_URI` resolution;
+//! - [`rest`]: the same API on an MLflow tracking server (spool and `runs sync` when it is away);
 //! - [`schema`]: MLflow's schema (alembic 89d4b8295536) and the check of existing files;
 //! - [`store`]: connection (WAL, busy timeout, IMMEDIATE transactions) and row statements;
 //! - [`tracker`]: [`Tracker`] and [`Experiment`] handles; [`run`]: the [`Run`] handle;
@@ -37,6 +39,7 @@ pub mod filter;
 pub mod history;
 pub mod logger;
 pub mod query;
+pub mod rest;
 pub mod run;
 pub mod schema;
 pub mod store;

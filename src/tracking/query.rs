@@ -118,6 +118,15 @@ impl Tracker {
         order_by: &[&str],
         max_results: Option<usize>,
     ) -> Result<RunTable> {
+        if let Some(server) = self.server() {
+            return super::rest::search::search_runs(
+                server,
+                experiments,
+                filter,
+                order_by,
+                max_results,
+            );
+        }
         let comparisons = filter::parse(filter)?;
         let order: Vec<OrderBy> = order_by
             .iter()

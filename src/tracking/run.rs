@@ -5,10 +5,18 @@
 //! points or one second by default), so logging every training step costs a `Vec::push`. A run
 //! dropped without [`Run::end`] (an early `?`, a panic) flushes its points and is marked FAILED
 //! with the reason in the tag `heterolora.end_reason`.
+//!
+//! On a tracking server the same calls become REST requests ([`super::rest::remote_run`]): sent
+//! at once (metrics at each flush, in log-batches), or spooled to a local file while the server
+//! is away, so a run never stops for its tracker.
 
 use super::artifacts;
-use super::entities::{now_ms, validate_key, ExperimentInfo, MetricPoint, RunInfo};
+use super::entities::{
+    now_ms, validate_key, validate_value, ExperimentInfo, MetricPoint, RunInfo,
+    MAX_PARAM_VALUE_LEN, MAX_TAG_VALUE_LEN,
+};
 use super::logger::{RunLogger, RunStatus};
+use super::rest::remote_run::RemoteRun;
 use super::store::{self, NewRun};
 use super::tags;
 use super::tracker::Tracker;
@@ -55,6 +63,8 @@ pub struct Run {
     policy: FlushPolicy,
     last_flush: Instant,
     ended: bool,
+    /// The run's writer on a tracking server (`None` for a SQLite store).
+    remote: Option<RemoteRun>,
 }
 
 impl std::fmt::Debug for Run {
@@ -91,6 +101,24 @@ fn git_commit() -> Option<String> {
         .clone()
 }
 
+/// MLflow's system tags of a new run.
+fn system_tags(run_name: &str, user: &str, parent: Option<&str>) -> Vec<(String, String)> {
+    let source_name = std::env::args().next().unwrap_or_default();
+    let mut system: Vec<(String, String)> = vec![
+        (tags::RUN_NAME.into(), run_name.to_string()),
+        (tags::USER.into(), user.to_string()),
+        (tags::SOURCE_NAME.into(), source_name),
+        (tags::SOURCE_TYPE.into(), "LOCAL".into()),
+    ];
+    if let Some(c) = git_commit() {
+        system.push((tags::SOURCE_GIT_COMMIT.into(), c));
+    }
+    if let Some(p) = parent {
+        system.push((tags::PARENT_RUN_ID.into(), p.to_string()));
+    }
+    system
+}
+
 fn generated_name(run_id: &str) -> String {
     format!("run-{}", &run_id[..8])
 }
@@ -113,6 +141,12 @@ impl Run {
                 run_name.chars().take(40).collect::<String>()
             )));
         }
+        if let Some(server) = tracker.server() {
+            let (user, start_time) = (user(), now_ms());
+            let system = system_tags(&run_name, &user, parent);
+            let info = server.create_run(exp.experiment_id, &run_name, start_time, &system)?;
+            return Run::attach(tracker, info);
+        }
         let artifact_uri = match artifacts::local_dir(&exp.artifact_location) {
             Ok(dir) => dir
                 .join(&run_id)
@@ -127,18 +161,7 @@ impl Run {
         let user = user();
         let source_name = std::env::args().next().unwrap_or_default();
         let start_time = now_ms();
-        let mut system: Vec<(String, String)> = vec![
-            (tags::RUN_NAME.into(), run_name.clone()),
-            (tags::USER.into(), user.clone()),
-            (tags::SOURCE_NAME.into(), source_name.clone()),
-            (tags::SOURCE_TYPE.into(), "LOCAL".into()),
-        ];
-        if let Some(c) = git_commit() {
-            system.push((tags::SOURCE_GIT_COMMIT.into(), c));
-        }
-        if let Some(p) = parent {
-            system.push((tags::PARENT_RUN_ID.into(), p.to_string()));
-        }
+        let system = system_tags(&run_name, &user, parent);
         let new = NewRun {
             run_id: &run_id,
             run_name: &run_name,
@@ -164,33 +187,44 @@ impl Run {
             artifact_uri,
             lifecycle_stage: "active".into(),
         };
-        Ok(Run::attach(tracker, info))
+        Run::attach(tracker, info)
     }
 
-    pub(crate) fn attach(tracker: Tracker, info: RunInfo) -> Run {
-        Run {
+    pub(crate) fn attach(tracker: Tracker, info: RunInfo) -> Result<Run> {
+        Self::attach_with_params(tracker, info, Default::default())
+    }
+
+    /// `params`: those the run already has on a server (kept immutable).
+    pub(crate) fn attach_with_params(
+        tracker: Tracker,
+        info: RunInfo,
+        params: std::collections::BTreeMap<String, String>,
+    ) -> Result<Run> {
+        let remote = match tracker.server() {
+            Some(s) => Some(RemoteRun::new(s, &info, params)?),
+            None => None,
+        };
+        Ok(Run {
             tracker,
             info,
             pending: Vec::new(),
             policy: FlushPolicy::default(),
             last_flush: Instant::now(),
             ended: false,
-        }
+            remote,
+        })
     }
 
     /// A nested run in the same experiment, tagged `mlflow.parentRunId` = this run (a sweep's
     /// trial). The MLflow UI shows it under its parent.
     pub fn start_child(&self, run_name: &str) -> Result<Run> {
         let id = self.info.experiment_id;
-        let exp = self
-            .tracker
-            .read(|c| store::experiment_by_id(c, id))?
-            .ok_or_else(|| {
-                Error::Tracking(format!(
-                    "experiment {id} of run {} is gone",
-                    self.info.run_id
-                ))
-            })?;
+        let exp = self.tracker.experiment_by_id(id)?.ok_or_else(|| {
+            Error::Tracking(format!(
+                "experiment {id} of run {} is gone",
+                self.info.run_id
+            ))
+        })?;
         Run::start(
             self.tracker.clone(),
             &exp,
@@ -214,13 +248,27 @@ impl Run {
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
     }
-    /// The run's artifact URI as stored (a local absolute path).
+    /// The run's artifact URI as stored (a local absolute path; on a server, MLflow's
+    /// `mlflow-artifacts:/...`).
     pub fn artifact_uri(&self) -> &str {
         &self.info.artifact_uri
     }
-    /// The local artifact directory.
+    /// The local artifact directory. On a tracking server: the run's local folder, where
+    /// artifacts are written before their upload (files put there directly are not uploaded).
     pub fn artifact_dir(&self) -> Result<PathBuf> {
-        artifacts::local_dir(&self.info.artifact_uri)
+        match &self.remote {
+            Some(r) => Ok(r.local_dir().to_path_buf()),
+            None => artifacts::local_dir(&self.info.artifact_uri),
+        }
+    }
+
+    /// On a tracking server: whether requests wait in the run's spool (the server stopped
+    /// answering), and where.
+    pub fn spooled(&self) -> Option<PathBuf> {
+        self.remote
+            .as_ref()
+            .filter(|r| r.is_offline())
+            .map(|r| r.spool_path().to_path_buf())
     }
 
     /// Change when buffered metric points are written.
@@ -245,6 +293,13 @@ impl Run {
     }
 
     fn write_params(&mut self, params: &[(String, String)]) -> Result<()> {
+        if let Some(r) = &mut self.remote {
+            for (k, v) in params {
+                validate_key("param", k)?;
+                validate_value("param", k, v, MAX_PARAM_VALUE_LEN)?;
+            }
+            return r.log_params(params);
+        }
         let id = self.info.run_id.clone();
         self.tracker.write(|c| store::log_params(c, &id, params))
     }
@@ -262,8 +317,16 @@ impl Run {
     }
 
     fn write_tags(&mut self, tags: &[(String, String)]) -> Result<()> {
-        let id = self.info.run_id.clone();
-        self.tracker.write(|c| store::set_tags(c, &id, tags))?;
+        if let Some(r) = &mut self.remote {
+            for (k, v) in tags {
+                validate_key("tag", k)?;
+                validate_value("tag", k, v, MAX_TAG_VALUE_LEN)?;
+            }
+            r.set_tags(tags)?;
+        } else {
+            let id = self.info.run_id.clone();
+            self.tracker.write(|c| store::set_tags(c, &id, tags))?;
+        }
         if let Some((_, name)) = tags.iter().rev().find(|(k, _)| k == tags::RUN_NAME) {
             self.info.run_name = name.clone();
         }
@@ -326,22 +389,36 @@ impl Run {
         if self.pending.len() >= self.policy.max_points.max(1)
             || self.last_flush.elapsed() >= self.policy.max_interval
         {
-            self.flush()?;
+            self.flush_points(false)?;
         }
         Ok(())
     }
 
-    /// Write buffered metric points now (one transaction). Returns how many were written.
+    /// Write buffered metric points now (one transaction; on a server, log-batch requests of at
+    /// most 1,000 points, then a wait until everything logged is sent, or spooled if the server
+    /// is away, after a try to send the spool). Returns how many points were written.
     pub fn flush(&mut self) -> Result<usize> {
+        self.flush_points(true)
+    }
+
+    fn flush_points(&mut self, explicit: bool) -> Result<usize> {
         self.last_flush = Instant::now();
-        if self.pending.is_empty() {
-            return Ok(0);
-        }
-        let id = self.info.run_id.clone();
-        let points = &self.pending;
-        self.tracker.write(|c| store::log_metrics(c, &id, points))?;
         let n = self.pending.len();
-        self.pending.clear();
+        if n > 0 {
+            let points = &self.pending;
+            match &mut self.remote {
+                Some(r) => r.log_metrics(points)?,
+                None => {
+                    let id = self.info.run_id.clone();
+                    self.tracker.write(|c| store::log_metrics(c, &id, points))?;
+                }
+            }
+            self.pending.clear();
+        }
+        // On a server, an explicit flush waits until everything is sent or spooled.
+        if let (true, Some(r)) = (explicit, &mut self.remote) {
+            r.flush()?;
+        }
         Ok(n)
     }
 
@@ -359,12 +436,20 @@ impl Run {
         local_path: impl AsRef<Path>,
         artifact_path: Option<&str>,
     ) -> Result<PathBuf> {
-        artifacts::copy(&self.artifact_dir()?, local_path.as_ref(), artifact_path)
+        let dest = artifacts::copy(&self.artifact_dir()?, local_path.as_ref(), artifact_path)?;
+        if let Some(r) = &mut self.remote {
+            r.upload(&dest)?;
+        }
+        Ok(dest)
     }
 
     /// Write `text` as the artifact `artifact_file` (e.g. `notes/summary.md`).
     pub fn log_text(&mut self, text: &str, artifact_file: &str) -> Result<PathBuf> {
-        artifacts::write(&self.artifact_dir()?, artifact_file, text.as_bytes())
+        let dest = artifacts::write(&self.artifact_dir()?, artifact_file, text.as_bytes())?;
+        if let Some(r) = &mut self.remote {
+            r.upload(&dest)?;
+        }
+        Ok(dest)
     }
 
     /// Write `value` as pretty JSON to the artifact `artifact_file` (e.g. `allocation.json`).
@@ -379,6 +464,9 @@ impl Run {
 
     /// Relative paths of the run's artifacts.
     pub fn list_artifacts(&self) -> Result<Vec<String>> {
+        if self.remote.is_some() {
+            return self.tracker.list_artifacts(&self.info.run_id);
+        }
         artifacts::list(&self.artifact_dir()?)
     }
 
@@ -395,6 +483,9 @@ impl Run {
         self.flush()?;
         self.set_status(status)?;
         self.ended = true;
+        if let Some(r) = &mut self.remote {
+            r.flush()?;
+        }
         Ok(())
     }
 
@@ -406,9 +497,13 @@ impl Run {
     fn set_status(&mut self, status: RunStatus) -> Result<()> {
         let id = self.info.run_id.clone();
         let end = now_ms();
-        let schema = self.tracker.schema().clone();
-        self.tracker
-            .write(|c| store::set_status(c, &schema, &id, status.as_str(), Some(end)))?;
+        if let Some(r) = &mut self.remote {
+            r.set_status(status.as_str(), Some(end))?;
+        } else {
+            let schema = self.tracker.schema().clone();
+            self.tracker
+                .write(|c| store::set_status(c, &schema, &id, status.as_str(), Some(end)))?;
+        }
         self.info.status = status.as_str().to_string();
         self.info.end_time = Some(end);
         Ok(())
@@ -461,6 +556,15 @@ impl Drop for Run {
         let id = self.info.run_id.clone();
         let schema = self.tracker.schema().clone();
         let end = now_ms();
+        if let Some(r) = &mut self.remote {
+            let res = r
+                .set_tags(&[(tags::END_REASON.to_string(), reason.to_string())])
+                .and_then(|_| r.set_status("FAILED", Some(end)));
+            if let Err(e) = res {
+                eprintln!("tracker: run {id}: could not mark it FAILED: {e}");
+            }
+            return;
+        }
         let res = self.tracker.write(|c| {
             store::set_tags(
                 c,

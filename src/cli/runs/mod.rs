@@ -1,4 +1,5 @@
-//! `heterolora runs list|show|compare|export|history|experiments`: query the tracker store.
+//! `heterolora runs list|show|compare|export|history|experiments|sync`: query the tracker store
+//! (`sync`: send what runs on a tracking server spooled while it was away).
 //!
 //! The arguments live here, each subcommand in its own file. Every command that prints results
 //! takes `--format table|json|csv` ([`OutputFormat`]); `export` writes files instead.
@@ -9,6 +10,7 @@ mod export;
 mod history;
 pub mod list;
 mod show;
+mod sync;
 
 use crate::cli::output::OutputFormat;
 use crate::tracking::{RunTable, Tracker};
@@ -17,7 +19,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
-    /// Tracker store: a path or sqlite:/// URI (default tracking/mlflow.db)
+    /// Tracker store: a path, sqlite:/// URI or MLflow server http(s)://host:port (default tracking/mlflow.db)
     #[arg(long, global = true, env = "MLFLOW_TRACKING_URI")]
     pub tracking_uri: Option<String>,
     #[command(subcommand)]
@@ -38,6 +40,9 @@ pub enum RunsCommand {
     History(HistoryArgs),
     /// List the experiments
     Experiments(ExperimentsArgs),
+    /// Send what runs on an MLflow tracking server spooled while it did not answer (metrics,
+    /// params, tags, artifacts, final status)
+    Sync,
 }
 
 /// Which runs: MLflow's search arguments.
@@ -155,5 +160,6 @@ pub fn run(args: RunsArgs) -> anyhow::Result<()> {
         RunsCommand::Export(a) => export::export(&tracker, &a),
         RunsCommand::History(a) => history::history(&tracker, &a),
         RunsCommand::Experiments(a) => history::experiments(&tracker, &a),
+        RunsCommand::Sync => sync::sync(&tracker),
     }
 }

@@ -11,7 +11,7 @@ use crate::adapters::SlotId;
 use crate::display::dataframe::frame_table;
 use crate::display::html::emit_evcxr;
 use crate::proxy::Scores;
-use crate::tracking::{artifacts, Tracker};
+use crate::tracking::Tracker;
 use crate::{Error, Result};
 use polars::prelude::{CsvWriter, DataFrame, SerWriter};
 use std::collections::BTreeMap;
@@ -97,8 +97,7 @@ impl StudyReport {
                     let path = uri
                         .as_deref()
                         .ok_or_else(|| Error::Tracking(format!("run {id} has no artifact uri")))
-                        .and_then(artifacts::local_dir)
-                        .map(|d| d.join("study_child.json"));
+                        .and_then(|u| t.artifact_file(id, u, "study_child.json"));
                     match path.and_then(|p| ChildRecord::load(&p)) {
                         Ok(rec) => {
                             by_key.insert(key, rec);
