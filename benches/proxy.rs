@@ -7,7 +7,7 @@
 //! all), `HL_BENCH_BATCHES` (32), `HL_BENCH_BATCH_SIZE` (32; the reference scores batches of 8), `HL_BENCH_TRAIN_BATCH_SIZE` (32), `HL_BENCH_STEPS` (10 timed training steps), `HL_BENCH_DEVICE`
 //! (cpu), `HL_BENCH_OUT` (also write the report as JSON there).
 
-use heterolora::proxy::bench::{bench_scoring, ScoreBenchConfig};
+use heterolora::bench::proxy::{bench_scoring, ScoreBenchConfig};
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|s| !s.is_empty())

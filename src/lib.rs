@@ -20,6 +20,7 @@
 
 pub mod adapters;
 pub mod assets;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod device;

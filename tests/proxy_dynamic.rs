@@ -6,10 +6,10 @@ use candle_core::{DType, Device};
 use heterolora::adapters::{SearchSpace, SlotId};
 use heterolora::data::{EncodedDataset, EncodedExample, Label, Split, Task};
 use heterolora::model::{BertConfig, SequenceClassifier};
-use heterolora::proxy::DynamicReallocator;
 use heterolora::rng::Rng;
 use heterolora::search::{DynamicSchedule, Every, ReallocationLog, TopKParams};
 use heterolora::tracking::MemoryLogger;
+use heterolora::train::DynamicReallocator;
 use heterolora::train::{parse_allocation, TrainConfig, TrainHook, Trainer};
 use heterolora::Result;
 

@@ -95,7 +95,9 @@ fn study_runs_skips_reports_and_survives_failures() {
     assert_eq!(static_rec.allocation.ranks.len(), 1);
     assert_eq!(static_rec.adapter_params, 512);
     assert!(static_rec.scores.as_ref().unwrap().values.len() == 4);
-    let files = rep.write(&dir.path().join("out"), "test", "tiny").unwrap();
+    let mut files = rep.write(&dir.path().join("out"), "test", "tiny").unwrap();
+    files
+        .extend(heterolora::plot::study::write_study_plots(&rep, &dir.path().join("out")).unwrap());
     for f in [
         "table.md",
         "table.csv",

@@ -1,6 +1,6 @@
 //! `heterolora bench train`: examples per second and peak memory of one training step.
 
-use crate::train::bench::{bench_train_step, BenchConfig};
+use crate::bench::train::{bench_train_step, BenchConfig};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Args)]

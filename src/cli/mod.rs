@@ -91,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     fetch_on_first_use(&cli.command)?;
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Study(args) if args.parallel() => study_workers::run(args),
         Command::Study(args) => study::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Info(args) => info::run(args),

@@ -2,11 +2,12 @@
 //! (resumable), `heterolora study report`: its tables and plots from the tracker.
 
 use crate::data::Task;
-use crate::study::{AssetSource, Method, Protocol, Study, StudyConfig, StudyReport};
+use crate::study::{AssetSource, ClaimPolicy, Method, Protocol, Study, StudyConfig, StudyReport};
 use crate::tracking::Tracker;
 use crate::train::install_ctrlc;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Run the study (children already finished are skipped), or print its plan with --dry-run.
 ///
@@ -40,9 +41,9 @@ pub struct StudyArgs {
     #[arg(long, value_name = "slurm")]
     pub emit: Option<String>,
     #[command(flatten)]
-    pub slurm: super::study_workers::SlurmArgs,
+    pub slurm: SlurmArgs,
     #[command(flatten)]
-    pub worker: super::study_workers::WorkerArgs,
+    pub worker: WorkerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +100,76 @@ pub struct StudyOpts {
     /// Where the report and the committed child records go (default results/<study>).
     #[arg(long)]
     pub results: Option<PathBuf>,
+}
+
+/// Resources of the Slurm array tasks (`--emit slurm`).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Slurm (--emit slurm)")]
+pub struct SlurmArgs {
+    /// CPU cores per task (also its thread count).
+    #[arg(long, default_value_t = 4)]
+    pub cpus_per_task: usize,
+    /// Memory per task.
+    #[arg(long, default_value = "16G")]
+    pub mem: String,
+    /// Time limit per task (a task past it is killed; its child is retried once its claim is stale).
+    #[arg(long, default_value = "04:00:00")]
+    pub time: String,
+    /// GPUs per task (use with --device cuda).
+    #[arg(long, default_value_t = 0)]
+    pub gpus_per_task: usize,
+    #[arg(long)]
+    pub partition: Option<String>,
+    #[arg(long)]
+    pub account: Option<String>,
+    /// At most this many tasks at once (the `%N` of `--array`).
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// Where the scripts go [default: slurm/<study>].
+    #[arg(long)]
+    pub slurm_dir: Option<PathBuf>,
+}
+
+/// Running as one worker of a study started elsewhere.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Workers")]
+pub struct WorkerArgs {
+    /// Run as one more worker of an existing study: claim and train pending children, leave the
+    /// parent run to the others (closing it when every child is done).
+    #[arg(long)]
+    pub worker: bool,
+    /// The study's parent run (default: the newest parent run of this study).
+    #[arg(long, requires = "worker")]
+    pub parent_run: Option<String>,
+    /// Train only the child at this index of the plan (a Slurm array task's `$SLURM_ARRAY_TASK_ID`).
+    #[arg(long, requires = "worker")]
+    pub child_index: Option<usize>,
+    /// A child claimed by a worker that has not shown a sign of life for this many minutes is
+    /// taken over (a claim from a dead process on this host is taken over at once).
+    #[arg(long, default_value_t = 60)]
+    pub stale_after_min: u64,
+    /// Milliseconds between writing a claim and reading the competing ones.
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub claim_settle_ms: u64,
+}
+
+impl WorkerArgs {
+    pub(super) fn policy(&self) -> ClaimPolicy {
+        ClaimPolicy {
+            settle: Duration::from_millis(self.claim_settle_ms),
+            stale_after: Duration::from_secs(self.stale_after_min * 60),
+            ..ClaimPolicy::default()
+        }
+    }
+
+    pub(super) fn to_args(&self) -> Vec<String> {
+        vec![
+            "--stale-after-min".into(),
+            self.stale_after_min.to_string(),
+            "--claim-settle-ms".into(),
+            self.claim_settle_ms.to_string(),
+        ]
+    }
 }
 
 impl StudyOpts {
@@ -205,7 +276,15 @@ impl StudyOpts {
     }
 }
 
-/// Run `heterolora study`.
+impl StudyArgs {
+    /// Whether this invocation runs as, or starts, several workers (`--jobs`, `--emit`,
+    /// `--worker`): [`super::study_workers`] runs it.
+    pub fn parallel(&self) -> bool {
+        self.action.is_none() && (self.emit.is_some() || self.jobs > 1 || self.worker.worker)
+    }
+}
+
+/// Run `heterolora study` in this process (see [`StudyArgs::parallel`] for the rest).
 pub fn run(args: StudyArgs) -> anyhow::Result<()> {
     match args.action {
         Some(StudyAction::Methods) => {
@@ -224,9 +303,6 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Some(StudyAction::Report(opts)) => report(&opts),
-        None if args.emit.is_some() || args.jobs > 1 || args.worker.worker => {
-            super::study_workers::run(args)
-        }
         None => {
             let cfg = args.opts.config()?;
             let tracker = Tracker::open_or_default(args.opts.tracking_uri.as_deref())?;
@@ -282,11 +358,15 @@ pub(super) fn report(opts: &StudyOpts) -> anyhow::Result<()> {
     for n in &rep.notes {
         eprintln!("note: {n}");
     }
-    let files = rep.write(
+    let mut files = rep.write(
         &cfg.results_dir,
         &opts.command(true),
         &cfg.protocol.describe(),
     )?;
+    files.extend(crate::plot::study::write_study_plots(
+        &rep,
+        &cfg.results_dir,
+    )?);
     println!("{}", rep.table_markdown());
     println!("{}", rep.summary_markdown());
     println!(

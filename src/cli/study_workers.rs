@@ -4,84 +4,13 @@
 
 use super::study::{report, StudyArgs};
 use crate::study::slurm::{SlurmJob, SlurmResources};
-use crate::study::{AssetSource, ClaimPolicy, Study, StudyOutcome};
+use crate::study::{AssetSource, Study, StudyOutcome};
 use crate::tracking::{RunStatus, Tracker};
 use crate::train::install_ctrlc;
-use clap::Args;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// Resources of the Slurm array tasks (`--emit slurm`).
-#[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Slurm (--emit slurm)")]
-pub struct SlurmArgs {
-    /// CPU cores per task (also its thread count).
-    #[arg(long, default_value_t = 4)]
-    pub cpus_per_task: usize,
-    /// Memory per task.
-    #[arg(long, default_value = "16G")]
-    pub mem: String,
-    /// Time limit per task (a task past it is killed; its child is retried once its claim is stale).
-    #[arg(long, default_value = "04:00:00")]
-    pub time: String,
-    /// GPUs per task (use with --device cuda).
-    #[arg(long, default_value_t = 0)]
-    pub gpus_per_task: usize,
-    #[arg(long)]
-    pub partition: Option<String>,
-    #[arg(long)]
-    pub account: Option<String>,
-    /// At most this many tasks at once (the `%N` of `--array`).
-    #[arg(long)]
-    pub max_parallel: Option<usize>,
-    /// Where the scripts go [default: slurm/<study>].
-    #[arg(long)]
-    pub slurm_dir: Option<PathBuf>,
-}
-
-/// Running as one worker of a study started elsewhere.
-#[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Workers")]
-pub struct WorkerArgs {
-    /// Run as one more worker of an existing study: claim and train pending children, leave the
-    /// parent run to the others (closing it when every child is done).
-    #[arg(long)]
-    pub worker: bool,
-    /// The study's parent run (default: the newest parent run of this study).
-    #[arg(long, requires = "worker")]
-    pub parent_run: Option<String>,
-    /// Train only the child at this index of the plan (a Slurm array task's `$SLURM_ARRAY_TASK_ID`).
-    #[arg(long, requires = "worker")]
-    pub child_index: Option<usize>,
-    /// A child claimed by a worker that has not shown a sign of life for this many minutes is
-    /// taken over (a claim from a dead process on this host is taken over at once).
-    #[arg(long, default_value_t = 60)]
-    pub stale_after_min: u64,
-    /// Milliseconds between writing a claim and reading the competing ones.
-    #[arg(long, default_value_t = 1000, hide = true)]
-    pub claim_settle_ms: u64,
-}
-
-impl WorkerArgs {
-    fn policy(&self) -> ClaimPolicy {
-        ClaimPolicy {
-            settle: Duration::from_millis(self.claim_settle_ms),
-            stale_after: Duration::from_secs(self.stale_after_min * 60),
-            ..ClaimPolicy::default()
-        }
-    }
-
-    fn to_args(&self) -> Vec<String> {
-        vec![
-            "--stale-after-min".into(),
-            self.stale_after_min.to_string(),
-            "--claim-settle-ms".into(),
-            self.claim_settle_ms.to_string(),
-        ]
-    }
-}
 
 fn open(args: &StudyArgs) -> anyhow::Result<Study> {
     let cfg = args.opts.config()?;

@@ -3,8 +3,8 @@
 
 use super::classifier::SequenceClassifier;
 use super::probe::{ProbeMode, ProbeState, SlotProbe};
+use crate::adapters::Allocation;
 use crate::adapters::{peft, LoraAdapter, SlotId};
-use crate::search::Allocation;
 use crate::{Error, Result};
 use candle_core::{Tensor, Var};
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 
 use super::classifier::SequenceClassifier;
 use crate::adapters::SlotId;
+use crate::display::{escape, thousands};
 use std::fmt;
 
 /// One adapter's row.
@@ -28,25 +29,6 @@ pub struct ParamSummary {
     pub total: usize,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// `12,345`.
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 impl ParamSummary {
     /// An HTML table: one row per adapter, then head, trainable and total.
     pub fn to_html(&self) -> String {
@@ -56,7 +38,7 @@ impl ParamSummary {
         for r in &self.rows {
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:right\">{}</td></tr>",
-                esc(&r.slot.to_string()),
+                escape(&r.slot.to_string()),
                 r.r,
                 r.lora_alpha,
                 r.scale,
@@ -128,7 +110,7 @@ impl SequenceClassifier {
             c.intermediate_size,
             self.num_labels,
             self.dtype,
-            esc(&crate::device::device_name(&self.device)),
+            escape(&crate::device::device_name(&self.device)),
             self.placement,
             self.param_summary().to_html()
         )

@@ -4,9 +4,9 @@ use super::context::Ctx;
 use super::nn::Linear;
 use super::probe::ProbeState;
 use super::*;
+use crate::adapters::{Allocation, SlotRank};
 use crate::adapters::{LoraAdapter, ShortcutPlacement, SlotId, SlotKind};
 use crate::rng::Rng;
-use crate::search::{Allocation, SlotRank};
 use candle_core::{DType, Device, IndexOp, Tensor};
 use std::collections::BTreeMap;
 

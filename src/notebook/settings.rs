@@ -35,7 +35,7 @@ pub const WARMUP_RATIO: f64 = 0.06;
 ///   show the workflow, not a model that learned.
 /// - [`Settings::tutorial`] trains on the whole MRPC training split and evaluates the whole dev
 ///   split, two epochs at short sequences: uniform LoRA r = 8 on q,v reached 77.2% dev accuracy
-///   in about 70 s on two CPU cores (135 s with another training job running).
+///   with seed 0 (notebook 01: 453 s on two CPU cores shared with other jobs).
 /// - [`Settings::full`] is the reference protocol's sizes; for comparisons between methods use
 ///   `heterolora study`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,8 +28,9 @@ mod forest;
 mod frame;
 mod grid;
 mod heatmap;
-pub mod palette;
+pub use crate::display::palette;
 mod scatter;
+pub mod study;
 mod timeline;
 
 pub use budget::{BudgetPlot, BudgetPoint, BudgetSummary};

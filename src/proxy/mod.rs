@@ -47,16 +47,15 @@
 //! DynamicReallocator::new(DynamicSchedule::default(), topk, space, seed)?))`.
 
 pub mod alpha_test;
-pub mod bench;
 pub mod constant;
 pub mod data;
-pub mod dynamic;
 pub mod engine;
 pub mod fisher;
 pub mod grad_norm;
 pub mod jacob_cov;
 pub mod linalg;
 pub mod scores;
+pub mod scores_display;
 pub mod snip;
 pub mod synflow;
 pub mod w0_grad;
@@ -64,7 +63,6 @@ pub mod w0_grad;
 pub use alpha_test::{AlphaMetric, AlphaScope, AlphaTest, Tolerance};
 pub use constant::Constant;
 pub use data::ScoringData;
-pub use dynamic::DynamicReallocator;
 pub use engine::{
     gradient_pass, gradient_pass_in_mode, FreshAdapters, GradientStats, Needs, SlotGradients,
 };

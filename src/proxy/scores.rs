@@ -44,10 +44,3 @@ impl Scores {
             .map_err(|e| crate::Error::parse(path, e.line(), format!("not a scores JSON: {e}")))
     }
 }
-
-impl std::fmt::Display for Scores {
-    /// The scores as a text grid: layers as rows, slot kinds as columns, per-kind means below.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::search::table::scores_text(self))
-    }
-}

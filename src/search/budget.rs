@@ -4,8 +4,8 @@
 //! A rank-r adapter on a map d_in -> d_out trains r * (d_in + d_out) parameters (A is r x d_in,
 //! B is d_out x r), for LoRA modules and shortcuts alike; budgets are sums of these, never estimates.
 
+use crate::adapters::Allocation;
 use crate::adapters::{ModelDims, SlotId};
-use crate::search::allocation::Allocation;
 use crate::search::topk::top_counts;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -1,31 +1,10 @@
 //! Candidate slots, checked scores and the seeded ranking every allocator shares.
 
-use crate::adapters::{ModelDims, SearchSpace, SlotId};
+pub use crate::adapters::allocation::candidates;
+use crate::adapters::{ModelDims, SlotId};
 use crate::proxy::Scores;
 use crate::rng::Rng;
 use crate::{Error, Result};
-
-/// Every candidate slot of `space` on a model of size `dims`, in (layer, kind) order.
-///
-/// Fails when the space names a layer the model does not have, or leaves no slot at all.
-pub fn candidates(space: &SearchSpace, dims: &ModelDims) -> Result<Vec<SlotId>> {
-    if let Some(&l) = space.layers.iter().find(|&&l| l >= dims.num_layers) {
-        return Err(Error::invalid(
-            "layers",
-            l,
-            format!("a layer index below num_layers = {}", dims.num_layers),
-        ));
-    }
-    let slots = space.slots(dims.num_layers);
-    if slots.is_empty() {
-        return Err(Error::invalid(
-            "search space",
-            format!("{space:?}"),
-            "at least one candidate slot (kinds such as q,v on existing layers)",
-        ));
-    }
-    Ok(slots)
-}
 
 /// The score of every candidate, in candidate order.
 ///
@@ -81,6 +60,7 @@ pub fn rank_best_first(scores: &[f64], rng: &mut Rng) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::SearchSpace;
     use crate::adapters::SlotKind;
     use std::collections::BTreeMap;
 

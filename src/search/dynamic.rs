@@ -13,10 +13,10 @@
 //! }
 //! ```
 
+use crate::adapters::Allocation;
 use crate::adapters::{ModelDims, SearchSpace, SlotId};
 use crate::proxy::Scores;
 use crate::rng::Rng;
-use crate::search::allocation::Allocation;
 use crate::search::topk::TopK;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

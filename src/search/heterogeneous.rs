@@ -18,11 +18,11 @@
 //! programming over the budget in units of the gcd of all slot costs; optimal, and feasible for
 //! the sizes of this project (checked before it runs).
 
+use crate::adapters::Allocation;
+use crate::adapters::{AlphaRule, AlphaRules};
 use crate::adapters::{ModelDims, SearchSpace, SlotId};
 use crate::proxy::Scores;
 use crate::rng::Rng;
-use crate::search::allocation::Allocation;
-use crate::search::alpha::{AlphaRule, AlphaRules};
 use crate::search::budget::BudgetSpec;
 use crate::search::candidates::{candidates, checked_scores};
 use crate::search::knapsack::{exact, greedy, Problem};

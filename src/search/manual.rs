@@ -9,9 +9,9 @@
 //! Examples: `q,v:r=8,alpha=16`, `all:r=2`, `q,v:r=8;res1,res2:r=4,layers=3-5`. A later group
 //! overrides an earlier one on the slots they share.
 
+use crate::adapters::Allocation;
+use crate::adapters::{AlphaRule, AlphaRules};
 use crate::adapters::{ModelDims, SearchSpace, SlotId};
-use crate::search::allocation::Allocation;
-use crate::search::alpha::{AlphaRule, AlphaRules};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

@@ -22,8 +22,6 @@
 //! # Ok::<(), heterolora::Error>(())
 //! ```
 
-pub mod allocation;
-pub mod alpha;
 pub mod budget;
 pub mod candidates;
 pub mod dynamic;
@@ -34,8 +32,10 @@ pub mod table;
 pub mod topk;
 pub mod uniform;
 
-pub use allocation::{Allocation, AllocationSummary, SlotRank};
-pub use alpha::{AlphaRule, AlphaRules};
+// The allocation and its alpha rule sit below the model (which builds adapters from them);
+// re-exported here, where allocators produce them.
+pub use crate::adapters::allocation::{self, Allocation, AllocationSummary, SlotRank};
+pub use crate::adapters::alpha::{self, AlphaRule, AlphaRules};
 pub use budget::{Budget, BudgetSpec};
 pub use dynamic::{
     DynamicSchedule, Every, GradParts, ReallocationLog, ReallocationRecord, ScoringMode,

@@ -1,143 +1,17 @@
-//! Text and HTML grids of allocations and scores: layers as rows, slot kinds as columns.
-//!
-//! The HTML is pure (a `String`, unit-tested); `evcxr_display` prints it as one evcxr block.
+//! How a dynamic run's [`ReallocationLog`] shows: how often each slot was on, as a text grid (its
+//! `Display`) and as shaded HTML. Allocations and scores show through their own modules
+//! (`adapters::allocation_display`, `proxy::scores_display`).
 
+use crate::adapters::allocation_display::axes;
 use crate::adapters::{SlotId, SlotKind};
-use crate::proxy::Scores;
-use crate::search::allocation::Allocation;
+use crate::display::grid::Grid;
+use crate::display::html::{emit_evcxr, escape};
 use crate::search::dynamic::ReallocationLog;
-use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 
-/// `1234567` -> `1,234,567`.
-pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// Prints one evcxr display block in a single write, so that blocks from threads never interleave.
-pub fn evcxr_print(mime: &str, content: &str) {
-    let block = format!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT\n");
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(block.as_bytes());
-    let _ = out.flush();
-}
-
-/// The layers and kinds a set of slots spans, in order.
-fn axes<'a>(slots: impl Iterator<Item = &'a SlotId>) -> (Vec<usize>, Vec<SlotKind>) {
-    let mut layers = std::collections::BTreeSet::new();
-    let mut kinds = std::collections::BTreeSet::new();
-    for s in slots {
-        layers.insert(s.layer);
-        kinds.insert(s.kind);
-    }
-    // SlotKind's Ord follows SlotKind::ALL: LoRA kinds first.
-    (layers.into_iter().collect(), kinds.into_iter().collect())
-}
-
-/// A rendered grid: header, one row per layer, one footer row; the first column is the label.
-struct Grid {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-    footer: Vec<String>,
-}
-
-impl Grid {
-    fn text(&self, title: &str) -> String {
-        let ncol = self.header.len();
-        let mut w = vec![0; ncol];
-        for row in std::iter::once(&self.header)
-            .chain(&self.rows)
-            .chain(std::iter::once(&self.footer))
-        {
-            for (i, c) in row.iter().enumerate() {
-                w[i] = w[i].max(c.chars().count());
-            }
-        }
-        let line = |row: &[String]| -> String {
-            let cells: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    if i == 0 {
-                        format!("{c:<width$}", width = w[0])
-                    } else {
-                        format!("{c:>width$}", width = w[i])
-                    }
-                })
-                .collect();
-            cells.join("  ").trim_end().to_string()
-        };
-        let mut out = String::new();
-        out.push_str(title);
-        out.push('\n');
-        out.push_str(&line(&self.header[..]));
-        out.push('\n');
-        for r in &self.rows {
-            out.push_str(&line(&r[..]));
-            out.push('\n');
-        }
-        out.push_str(&line(&self.footer[..]));
-        out
-    }
-}
-
-fn allocation_grid(a: &Allocation) -> Grid {
-    let (layers, kinds) = axes(a.candidates.iter().chain(a.ranks.keys()));
-    let mut header = vec!["layer".to_string()];
-    header.extend(kinds.iter().map(|k| k.short().to_string()));
-    header.push("params".into());
-    let mut rows = Vec::new();
-    for &l in &layers {
-        let mut row = vec![l.to_string()];
-        let mut params = 0;
-        for &k in &kinds {
-            let slot = SlotId::new(l, k);
-            row.push(match a.ranks.get(&slot) {
-                Some(sr) => {
-                    params += slot.params_at_rank(sr.r, &a.dims);
-                    sr.r.to_string()
-                }
-                None if a.candidates.contains(&slot) => ".".into(),
-                None => "-".into(),
-            });
-        }
-        row.push(thousands(params));
-        rows.push(row);
-    }
-    let mut footer = vec!["on".to_string()];
-    for &k in &kinds {
-        let on = a.ranks.keys().filter(|s| s.kind == k).count();
-        let of = a.candidates.iter().filter(|s| s.kind == k).count();
-        footer.push(format!("{on}/{of}"));
-    }
-    footer.push(thousands(a.trainable_params()));
-    Grid {
-        header,
-        rows,
-        footer,
-    }
-}
-
-fn allocation_title(a: &Allocation) -> String {
-    a.summary().to_string()
-}
+pub use crate::adapters::allocation_display::params_by_kind;
+pub use crate::display::thousands;
+pub use crate::proxy::scores_display::scores_text;
 
 /// Background colour for a value in [0, 1] (light to dark blue), and a readable text colour.
 fn shade(x: f64) -> (String, &'static str) {
@@ -149,79 +23,6 @@ fn shade(x: f64) -> (String, &'static str) {
     let a = 0.12 + 0.78 * x;
     let text = if a > 0.55 { "#fff" } else { "#000" };
     (format!("rgba(31,119,180,{a:.2})"), text)
-}
-
-impl fmt::Display for Allocation {
-    /// A grid of ranks: layers as rows, slot kinds as columns; `.` a candidate left off, `-` not a
-    /// candidate; per-layer parameters on the right, enabled/candidate counts at the bottom.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&allocation_grid(self).text(&allocation_title(self)))
-    }
-}
-
-fn fmt_score(v: f64) -> String {
-    let a = v.abs();
-    if v == 0.0 {
-        "0".into()
-    } else if (1e-3..1e4).contains(&a) {
-        format!("{v:.4}")
-    } else {
-        format!("{v:.3e}")
-    }
-}
-
-fn scores_grid(s: &Scores) -> Grid {
-    let (layers, kinds) = axes(s.values.keys());
-    let mut header = vec!["layer".to_string()];
-    header.extend(kinds.iter().map(|k| k.short().to_string()));
-    let rows = layers
-        .iter()
-        .map(|&l| {
-            let mut row = vec![l.to_string()];
-            for &k in &kinds {
-                row.push(
-                    s.values
-                        .get(&SlotId::new(l, k))
-                        .map_or("-".into(), |v| fmt_score(*v)),
-                );
-            }
-            row
-        })
-        .collect();
-    let mut footer = vec!["mean".to_string()];
-    for &k in &kinds {
-        let v: Vec<f64> = s
-            .values
-            .iter()
-            .filter(|(id, _)| id.kind == k)
-            .map(|(_, v)| *v)
-            .collect();
-        footer.push(fmt_score(v.iter().sum::<f64>() / v.len().max(1) as f64));
-    }
-    Grid {
-        header,
-        rows,
-        footer,
-    }
-}
-
-fn scores_title(s: &Scores) -> String {
-    let mut t = format!(
-        "scores of proxy {} on {} slots ({} batches, {:.2} s)",
-        s.proxy,
-        s.values.len(),
-        s.num_batches,
-        s.seconds
-    );
-    if s.rank_gains.is_some() {
-        t.push_str(", with per-rank gains");
-    }
-    t
-}
-
-/// The scores grid as text (used by `Scores`' `Display`).
-pub fn scores_text(s: &Scores) -> String {
-    scores_grid(s).text(&scores_title(s))
 }
 
 fn log_grid(log: &ReallocationLog) -> (Grid, Vec<usize>, Vec<SlotKind>) {
@@ -290,10 +91,10 @@ impl ReallocationLog {
         h.push_str("<table class=\"heterolora-reallocations\" style=\"border-collapse:collapse;text-align:right;font-family:monospace\">\n");
         h.push_str(&format!(
             "<caption style=\"text-align:left\">{}</caption>\n<thead><tr>",
-            escape_html(&log_title(self))
+            escape(&log_title(self))
         ));
         for c in &grid.header {
-            h.push_str(&format!("<th>{}</th>", escape_html(c)));
+            h.push_str(&format!("<th>{}</th>", escape(c)));
         }
         h.push_str("</tr></thead>\n<tbody>\n");
         for (row, &l) in grid.rows.iter().zip(&layers) {
@@ -311,102 +112,22 @@ impl ReallocationLog {
         h.push_str(&format!(
             "</tbody>\n<tfoot><tr><th colspan=\"{}\" style=\"text-align:left\">{}</th></tr></tfoot>\n</table>",
             kinds.len() + 1,
-            escape_html(&grid.footer[0])
+            escape(&grid.footer[0])
         ));
         h
     }
 
     /// Inline display in an evcxr notebook.
     pub fn evcxr_display(&self) {
-        evcxr_print("text/html", &self.to_html());
+        emit_evcxr(&[("text/html", &self.to_html())]);
     }
-}
-
-/// Per-kind totals of an allocation's parameters, for legends and reports.
-pub fn params_by_kind(a: &Allocation) -> BTreeMap<SlotKind, usize> {
-    let mut out = BTreeMap::new();
-    for (slot, sr) in &a.ranks {
-        *out.entry(slot.kind).or_default() += slot.params_at_rank(sr.r, &a.dims);
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::{ModelDims, SearchSpace};
-    use crate::search::SlotRank;
-
-    fn sample() -> Allocation {
-        let mut a = Allocation::from_spec("q,v:r=2;res1,sc2:r=4", &ModelDims::MINILM_L6).unwrap();
-        a.ranks.insert(
-            SlotId::new(3, SlotKind::Value),
-            SlotRank {
-                r: 8,
-                lora_alpha: 16.0,
-            },
-        );
-        a.ranks.remove(&SlotId::new(0, SlotKind::Query));
-        a.method = "topk <x>".into();
-        a
-    }
-
-    #[test]
-    fn thousands_separates() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(585_728), "585,728");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
-
-    #[test]
-    fn text_table_shows_ranks_offs_and_absent_slots() {
-        let a = sample();
-        let t = a.to_string();
-        let lines: Vec<&str> = t.lines().collect();
-        assert!(
-            lines[0].contains("topk <x>") && lines[0].contains("22 of 23"),
-            "{t}"
-        );
-        assert_eq!(
-            lines[1].split_whitespace().collect::<Vec<_>>(),
-            ["layer", "q", "v", "res1", "sc2", "params"]
-        );
-        // Layer 0: q off, v at 2, res1 at 4, shortcut2 absent in layer 0.
-        assert_eq!(
-            lines[2].split_whitespace().collect::<Vec<_>>(),
-            ["0", ".", "2", "4", "-", "4,608"]
-        );
-        assert_eq!(
-            lines[5].split_whitespace().collect::<Vec<_>>(),
-            ["3", "2", "8", "4", "4", "13,824"]
-        );
-        let last = lines.last().unwrap().split_whitespace().collect::<Vec<_>>();
-        assert_eq!(last[..5], ["on", "5/6", "6/6", "6/6", "5/5"]);
-        assert_eq!(last[5], thousands(a.trainable_params()));
-    }
-
-    #[test]
-    fn scores_grid_text_and_html() {
-        let slots = SearchSpace::lora_qv().slots(2);
-        let s = Scores {
-            proxy: "grad-norm".into(),
-            values: slots
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (*s, i as f64 * 0.5))
-                .collect(),
-            rank_gains: None,
-            num_batches: 32,
-            seconds: 1.5,
-        };
-        let t = scores_text(&s);
-        assert!(t.contains("grad-norm") && t.contains("32 batches"), "{t}");
-        let row1: Vec<&str> = t.lines().nth(3).unwrap().split_whitespace().collect();
-        assert_eq!(row1, ["1", "1.0000", "1.5000"]);
-        assert_eq!(fmt_score(1.5e-7), "1.500e-7");
-    }
+    use crate::adapters::{Allocation, ModelDims, SearchSpace};
+    use crate::proxy::Scores;
 
     #[test]
     fn reallocation_log_grid_counts_times_on() {

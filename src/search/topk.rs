@@ -6,11 +6,11 @@
 //! its own ([`Pooling::Separated`]). Ties at the threshold are broken at random with a seeded
 //! [`Rng`], so the constant proxy gives a uniformly random allocation.
 
+use crate::adapters::Allocation;
+use crate::adapters::{AlphaRule, AlphaRules};
 use crate::adapters::{ModelDims, SearchSpace, SlotId};
 use crate::proxy::Scores;
 use crate::rng::Rng;
-use crate::search::allocation::Allocation;
-use crate::search::alpha::{AlphaRule, AlphaRules};
 use crate::search::candidates::{candidates, checked_scores, rank_best_first};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

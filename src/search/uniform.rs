@@ -1,10 +1,10 @@
 //! The uniform allocator: the same rank on every candidate (plain LoRA, and the equal-budget
 //! baseline of the paper: r = 2 everywhere costs what r = 8 on a quarter of the slots costs).
 
+use crate::adapters::candidates;
+use crate::adapters::Allocation;
+use crate::adapters::{AlphaRule, AlphaRules};
 use crate::adapters::{ModelDims, SearchSpace};
-use crate::search::allocation::Allocation;
-use crate::search::alpha::{AlphaRule, AlphaRules};
-use crate::search::candidates::candidates;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,10 +1,10 @@
-//! A thin [`TrainHook`] over [`crate::proxy::dynamic::DynamicReallocator`]: the proxy module gives
+//! A thin [`TrainHook`] over [`crate::train::dynamic::DynamicReallocator`]: the proxy module gives
 //! the re-allocation, the trainer gives the hook point; this connects them for the study and for
 //! `heterolora run`.
 
 use crate::model::SequenceClassifier;
-use crate::proxy::dynamic::DynamicReallocator;
 use crate::search::{Allocation, ReallocationLog};
+use crate::train::dynamic::DynamicReallocator;
 use crate::train::{HookState, TrainHook};
 use crate::Result;
 use std::sync::{Arc, Mutex};

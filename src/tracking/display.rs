@@ -2,7 +2,6 @@
 //! [`crate::display::HtmlTable`]s and output goes through [`crate::display::emit_evcxr`], the one
 //! renderer and wire format of every notebook display in the crate.
 
-use super::history::MetricHistory;
 use crate::display::{emit_evcxr, Align, HtmlTable};
 use polars::prelude::*;
 
@@ -113,95 +112,9 @@ pub fn dataframe_html(df: &DataFrame, max_rows: usize, time_cols: &[&str]) -> St
     dataframe_table(df, max_rows, time_cols).to_html()
 }
 
-/// A small SVG line chart of a history (finite points only) and a summary line.
-pub fn history_html(hist: &MetricHistory) -> String {
-    let (w, hgt, pad) = (480.0_f64, 180.0_f64, 36.0_f64);
-    let pts: Vec<(f64, f64)> = hist
-        .points
-        .iter()
-        .filter(|p| p.value.is_finite())
-        .map(|p| (p.step as f64, p.value))
-        .collect();
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" style=\"font-family:sans-serif;font-size:10px\">"
-    );
-    if !pts.is_empty() {
-        let (x0, x1) = pts
-            .iter()
-            .fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.0), a.1.max(p.0)));
-        let (y0, y1) = pts
-            .iter()
-            .fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.1), a.1.max(p.1)));
-        let sx = |x: f64| pad + if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.5 } * (w - 2.0 * pad);
-        let sy = |y: f64| {
-            hgt - pad + -(if y1 > y0 { (y - y0) / (y1 - y0) } else { 0.5 }) * (hgt - 2.0 * pad)
-        };
-        let line: Vec<String> = pts
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", sx(p.0), sy(p.1)))
-            .collect();
-        svg.push_str(&format!(
-            "<rect x=\"{pad}\" y=\"{pad}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#ccc\"/>",
-            w - 2.0 * pad,
-            hgt - 2.0 * pad
-        ));
-        svg.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"{}\"/>",
-            line.join(" ")
-        ));
-        svg.push_str(&format!(
-            "<text x=\"{pad}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            hgt - pad + 14.0,
-            fmt_float(x0),
-            w - pad,
-            hgt - pad + 14.0,
-            fmt_float(x1)
-        ));
-        svg.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            pad - 3.0,
-            pad + 4.0,
-            fmt_float(y1),
-            pad - 3.0,
-            hgt - pad,
-            fmt_float(y0)
-        ));
-    }
-    svg.push_str(&format!(
-        "<text x=\"{}\" y=\"14\" text-anchor=\"middle\" font-size=\"12\">{}</text></svg>",
-        w / 2.0,
-        escape(&hist.key)
-    ));
-    let last = hist
-        .last()
-        .map(|p| format!("last {} at step {}", fmt_float(p.value), p.step))
-        .unwrap_or_default();
-    let min = hist
-        .min()
-        .map(|(s, v)| format!(", min {} at step {s}", fmt_float(v)))
-        .unwrap_or_default();
-    let max = hist
-        .max()
-        .map(|(s, v)| format!(", max {} at step {s}", fmt_float(v)))
-        .unwrap_or_default();
-    let non_finite = hist.points.iter().filter(|p| !p.value.is_finite()).count();
-    let nf = if non_finite > 0 {
-        format!(", {non_finite} non-finite point(s) not drawn")
-    } else {
-        String::new()
-    };
-    format!(
-        "<div>{svg}<div style=\"font-size:11px;color:#444\"><b>{}</b> of run <code>{}</code>: {} point(s); {last}{min}{max}{nf}</div></div>",
-        escape(&hist.key),
-        escape(&hist.run_id),
-        hist.len()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracking::entities::MetricPoint;
 
     #[test]
     fn formats_numbers_and_times() {
@@ -249,33 +162,5 @@ mod tests {
             h.contains("text-align:right;padding:2px 8px\"></td>"),
             "{h}"
         );
-    }
-
-    #[test]
-    fn renders_history_chart_and_summary() {
-        let pts = vec![
-            MetricPoint {
-                value: 1.0,
-                timestamp: 1,
-                step: 0,
-            },
-            MetricPoint {
-                value: f64::NAN,
-                timestamp: 2,
-                step: 1,
-            },
-            MetricPoint {
-                value: 0.25,
-                timestamp: 3,
-                step: 2,
-            },
-        ];
-        let h = history_html(&MetricHistory::new("abc".into(), "loss".into(), pts));
-        assert!(h.contains("<svg") && h.contains("<polyline"));
-        assert!(
-            h.contains("3 point(s)") && h.contains("last 0.25 at step 2"),
-            "{h}"
-        );
-        assert!(h.contains("min 0.25 at step 2") && h.contains("1 non-finite point(s) not drawn"));
     }
 }

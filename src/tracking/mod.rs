@@ -37,7 +37,8 @@ pub mod display;
 pub mod entities;
 pub mod filter;
 pub mod history;
-pub mod logger;
+// The logging interface the trainer writes to lives with the trainer; the tracker implements it.
+pub use crate::train::logger;
 pub mod query;
 pub mod rest;
 pub mod run;

@@ -10,7 +10,7 @@
 use crate::data::{Batcher, EncodedDataset};
 use crate::model::SequenceClassifier;
 use crate::search::Allocation;
-use crate::tracking::RunLogger;
+use crate::train::logger::RunLogger;
 use crate::Result;
 use candle_core::Device;
 

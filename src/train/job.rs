@@ -25,7 +25,7 @@ use crate::data::{load_split, Split, Task, Tokenizer};
 use crate::device::parse_device;
 use crate::model::SequenceClassifier;
 use crate::search::Allocation;
-use crate::tracking::RunLogger;
+use crate::train::logger::RunLogger;
 use crate::{Error, Result};
 use candle_core::DType;
 use std::path::{Path, PathBuf};
@@ -234,7 +234,7 @@ impl TrainJob {
     fn build_logged(&self, logger: &mut dyn RunLogger) -> Result<Trainer> {
         self.build().inspect_err(|e| {
             let _ = logger.set_tags(&[("error".to_string(), e.to_string())]);
-            let _ = logger.end(crate::tracking::RunStatus::Failed);
+            let _ = logger.end(crate::train::logger::RunStatus::Failed);
         })
     }
 }

@@ -11,13 +11,14 @@
 //!   re-allocation); [`job::TrainJob`]: a whole run from a task, an allocation and paths.
 //! - [`spec`]: the `--allocation` argument (`uniform:q,v:r=8` or a file).
 
-pub mod bench;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
+pub mod dynamic;
 pub mod hook;
 pub mod interrupt;
 pub mod job;
+pub mod logger;
 pub mod optim;
 pub mod progress;
 pub mod result;
@@ -26,9 +27,11 @@ pub mod spec;
 pub mod trainer;
 
 pub use config::TrainConfig;
+pub use dynamic::DynamicReallocator;
 pub use hook::{HookState, TrainHook};
 pub use interrupt::{install_ctrlc, StopFlag};
 pub use job::{AllocationArg, TrainJob};
+pub use logger::{MemoryLogger, NullLogger, RunLogger, RunStatus};
 pub use optim::{AdamW, AdamWParams};
 pub use result::{EvalRecord, TrainResult};
 pub use schedule::Schedule;

@@ -1,6 +1,6 @@
 //! [`TrainResult`]: what a fine-tuning run produced, with an HTML view for notebooks.
 
-use crate::tracking::RunStatus;
+use crate::train::logger::RunStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

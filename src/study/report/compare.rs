@@ -3,7 +3,6 @@
 //! per-seed differences (the mean with its 95% t interval, a seeded bootstrap, the smallest
 //! difference the design detects at 80% power, and the seeds the paper's +1.6 would need).
 
-use super::rows::MethodRow;
 use super::PAPER_GAIN;
 use crate::study::stats::{
     detectable_effect, paired_t, seeds_needed, BootstrapCi, PairedBootstrap, PairedT, LEVEL, POWER,
@@ -90,17 +89,28 @@ fn pair<T: Copy>(
     out
 }
 
+/// One method's last-epoch values by seed, as a comparison reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct Series<'a> {
+    pub method: &'a str,
+    pub seeds: &'a [u64],
+    /// The primary metric per seed (non-finite: missing).
+    pub values: &'a [f64],
+    /// Dev cross-entropy per seed, where recorded.
+    pub losses: &'a [Option<f64>],
+}
+
 impl Comparison {
     /// `row` against `base` on their common seeds; `None` if they share no seed.
-    pub fn between(row: &MethodRow, base: &MethodRow) -> Option<Comparison> {
+    pub fn between(row: Series<'_>, base: Series<'_>) -> Option<Comparison> {
         let known = |v: &[f64]| -> Vec<Option<f64>> {
             v.iter().map(|x| x.is_finite().then_some(*x)).collect()
         };
         let (seeds, a, b) = pair(
-            &row.seeds,
-            &known(&row.values),
-            &base.seeds,
-            &known(&base.values),
+            row.seeds,
+            &known(row.values),
+            base.seeds,
+            &known(base.values),
         );
         let diffs: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
         let t = paired_t(&diffs, LEVEL).ok()?;
@@ -118,10 +128,10 @@ impl Comparison {
             ),
             None => (None, None),
         };
-        let (loss_seeds, la, lb) = pair(&row.seeds, &row.losses, &base.seeds, &base.losses);
+        let (loss_seeds, la, lb) = pair(row.seeds, row.losses, base.seeds, base.losses);
         let loss_diffs: Vec<f64> = la.iter().zip(&lb).map(|(x, y)| x - y).collect();
         Some(Comparison {
-            baseline: base.method.clone(),
+            baseline: base.method.to_string(),
             seeds,
             diffs,
             t,

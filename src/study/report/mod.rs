@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod compare;
-mod figures;
 mod frames;
 mod rows;
+mod selection;
 mod summary;
 mod table;
 mod verdict;
@@ -128,8 +128,9 @@ impl StudyReport {
             .unwrap_or_else(|| "accuracy".into())
     }
 
-    /// Writes table.md, table.csv, runs.csv, summary.md, budget.svg and the heat maps under
-    /// `dir`; `command` is recorded as the command that made them. Returns the files written.
+    /// Writes table.md, table.csv, runs.csv and summary.md under `dir`; `command` is recorded as
+    /// the command that made them. Returns the files written. The figures are
+    /// [`crate::plot::study::write_study_plots`]'s.
     pub fn write(&self, dir: &Path, command: &str, protocol: &str) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut written = Vec::new();
@@ -161,7 +162,6 @@ impl StudyReport {
         };
         csv("table.csv", self.table()?)?;
         csv("runs.csv", self.runs_frame()?)?;
-        written.extend(self.write_plots(dir)?);
         Ok(written)
     }
 

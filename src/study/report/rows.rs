@@ -3,7 +3,7 @@
 //! beside it, the best epoch only as a description, and the paired comparison with the method's
 //! equal-budget baseline.
 
-use super::compare::Comparison;
+use super::compare::{Comparison, Series};
 use super::{mean_std, StudyReport, BASELINE, SC_BASELINE};
 use crate::study::methods::{Method, Space};
 use crate::study::record::ChildRecord;
@@ -44,6 +44,18 @@ pub struct MethodRow {
 /// The baseline a method is held against: uniform r = 2 over the same slot space (the LoRA +
 /// shortcut methods spend about 3x the q,v budget, so their baseline is `sc-uniform-r2`);
 /// `None` for `uniform-r2` itself.
+impl MethodRow {
+    /// This row's values by seed, for [`Comparison::between`].
+    pub fn series(&self) -> Series<'_> {
+        Series {
+            method: &self.method,
+            seeds: &self.seeds,
+            values: &self.values,
+            losses: &self.losses,
+        }
+    }
+}
+
 pub fn baseline_of(method: &str) -> Option<&'static str> {
     if method == BASELINE {
         return None;
@@ -114,7 +126,7 @@ impl StudyReport {
                 continue;
             };
             if let Some(b) = rows.iter().find(|r| r.method == base).cloned() {
-                let c = Comparison::between(&rows[i], &b);
+                let c = Comparison::between(rows[i].series(), b.series());
                 rows[i].delta = c.as_ref().map(|c| c.t.mean);
                 rows[i].comparison = c;
             }

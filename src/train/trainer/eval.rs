@@ -2,7 +2,7 @@
 
 use super::Trainer;
 use crate::data::metrics;
-use crate::tracking::RunLogger;
+use crate::train::logger::RunLogger;
 use crate::train::progress::Progress;
 use crate::train::result::EvalRecord;
 use crate::Result;

@@ -23,7 +23,7 @@ use crate::device::device_name;
 use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::search::Allocation;
-use crate::tracking::{RunLogger, RunStatus};
+use crate::train::logger::{RunLogger, RunStatus};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Var};
 use std::collections::BTreeMap;

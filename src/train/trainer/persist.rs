@@ -1,8 +1,8 @@
 //! What a trainer writes and reads back: checkpoints, resuming, the final adapters as artifacts.
 
 use super::Trainer;
-use crate::tracking::RunLogger;
 use crate::train::checkpoint::{self, AdapterRecord};
+use crate::train::logger::RunLogger;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 

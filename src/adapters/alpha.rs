@@ -13,11 +13,17 @@
 //! alpha of every slot, so they stay readable as they are.
 
 use crate::adapters::SlotKind;
-use crate::search::allocation::SlotRank;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+
+/// Rank and alpha of one enabled slot (PEFT's `r` and `lora_alpha`; scaling = alpha / r).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SlotRank {
+    pub r: usize,
+    pub lora_alpha: f64,
+}
 
 /// How `lora_alpha` follows the rank. Parses from `16` (fixed), `2r` / `2*r` (per rank), or the
 /// names `authors` (= 16, the default) and `per-rank` (= 2r).

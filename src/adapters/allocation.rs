@@ -1,17 +1,32 @@
 //! [`Allocation`]: which slots are on, at which rank and alpha, and where that choice came from.
 
+pub use super::alpha::SlotRank;
 use crate::adapters::{ModelDims, SearchSpace, SlotId};
-use crate::search::candidates::candidates;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Rank and alpha of one enabled slot (PEFT's `r` and `lora_alpha`; scaling = alpha / r).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SlotRank {
-    pub r: usize,
-    pub lora_alpha: f64,
+/// Every candidate slot of `space` on a model of size `dims`, in (layer, kind) order.
+///
+/// Fails when the space names a layer the model does not have, or leaves no slot at all.
+pub fn candidates(space: &SearchSpace, dims: &ModelDims) -> Result<Vec<SlotId>> {
+    if let Some(&l) = space.layers.iter().find(|&&l| l >= dims.num_layers) {
+        return Err(Error::invalid(
+            "layers",
+            l,
+            format!("a layer index below num_layers = {}", dims.num_layers),
+        ));
+    }
+    let slots = space.slots(dims.num_layers);
+    if slots.is_empty() {
+        return Err(Error::invalid(
+            "search space",
+            format!("{space:?}"),
+            "at least one candidate slot (kinds such as q,v on existing layers)",
+        ));
+    }
+    Ok(slots)
 }
 
 /// An adapter allocation: rank per enabled slot over a set of candidate slots.
@@ -79,7 +94,7 @@ impl std::fmt::Display for AllocationSummary {
             self.candidates_lora,
             self.enabled_shortcut,
             self.candidates_shortcut,
-            crate::search::table::thousands(self.trainable_params)
+            crate::display::thousands(self.trainable_params)
         )?;
         if !self.ranks.is_empty() {
             let hist: Vec<String> = self
@@ -105,7 +120,7 @@ impl Allocation {
         if r == 0 {
             return Err(Error::invalid("r", r, "a rank >= 1"));
         }
-        crate::search::alpha::AlphaRule::Fixed(lora_alpha).check("lora_alpha")?;
+        super::alpha::AlphaRule::Fixed(lora_alpha).check("lora_alpha")?;
         let cands = candidates(space, dims)?;
         let ranks = cands
             .iter()

@@ -3,14 +3,12 @@
 //! backward, AdamW). `scripts/bench_peft_train_step.py` times the same step in PyTorch + PEFT on
 //! the same batches.
 
-use super::config::TrainConfig;
-use super::job::DEFAULT_MODEL;
-use super::spec::parse_allocation;
-use super::trainer::Trainer;
 use crate::assets;
 use crate::data::{load_split, Split, Task, Tokenizer};
 use crate::device::{device_name, parse_device};
 use crate::model::SequenceClassifier;
+use crate::train::job::DEFAULT_MODEL;
+use crate::train::{parse_allocation, TrainConfig, Trainer};
 use crate::{Error, Result};
 use candle_core::DType;
 use serde::{Deserialize, Serialize};

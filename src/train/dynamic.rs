@@ -14,18 +14,18 @@
 //! results used); [`DynamicReallocator::with_mode`] with [`ScoringMode::Train`] scores with
 //! dropout on, as the authors do, masks drawn from the re-allocator's seeded generator.
 
-use super::{by_name, fro, gradient_pass_in_mode, FreshAdapters, Proxy, ScoringData};
 use crate::adapters::{SearchSpace, SlotId};
 use crate::data::Batch;
 use crate::model::SequenceClassifier;
 use crate::proxy::Scores;
+use crate::proxy::{by_name, fro, gradient_pass_in_mode, FreshAdapters, Proxy, ScoringData};
 use crate::rng::Rng;
 use crate::search::dynamic::select_top_k;
 use crate::search::{
     Allocation, DynamicSchedule, GradParts, ReallocationLog, ReallocationRecord, ScoringMode, TopK,
     TopKParams,
 };
-use crate::tracking::RunLogger;
+use crate::train::logger::RunLogger;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 

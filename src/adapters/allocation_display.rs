@@ -1,52 +1,80 @@
-//! Tables for [`Allocation`] and [`Scores`]: layers by slot kind with totals, as HTML (cells shaded
-//! like the heat maps) and as plain text.
+//! How an [`Allocation`] shows: a plain-text grid of ranks (its `Display`), and an HTML table with
+//! cells shaded like the heat maps (`to_html`, `evcxr_display`).
 
-use super::html::{emit_evcxr, HtmlTable, TableCell};
-use crate::adapters::{SlotId, SlotKind};
-use crate::plot::palette::{blues, hex, viridis};
-use crate::proxy::Scores;
-use crate::search::Allocation;
-use std::collections::BTreeSet;
+use super::allocation::Allocation;
+use super::{SlotId, SlotKind};
+use crate::display::grid::Grid;
+use crate::display::html::{emit_evcxr, HtmlTable, TableCell};
+use crate::display::palette::{blues, hex};
+use crate::display::thousands;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
-fn fmt_count(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
+/// The layers and kinds a set of slots spans, in order.
+pub(crate) fn axes<'a>(slots: impl Iterator<Item = &'a SlotId>) -> (Vec<usize>, Vec<SlotKind>) {
+    let mut layers = std::collections::BTreeSet::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    for s in slots {
+        layers.insert(s.layer);
+        kinds.insert(s.kind);
     }
-    out
+    // SlotKind's Ord follows SlotKind::ALL: LoRA kinds first.
+    (layers.into_iter().collect(), kinds.into_iter().collect())
 }
 
-fn kinds_of<'a>(slots: impl Iterator<Item = &'a SlotId> + Clone) -> Vec<SlotKind> {
+pub(crate) fn kinds_of<'a>(slots: impl Iterator<Item = &'a SlotId> + Clone) -> Vec<SlotKind> {
     SlotKind::ALL
         .into_iter()
         .filter(|k| slots.clone().any(|s| s.kind == *k))
         .collect()
 }
 
-/// A score with 4 significant digits, scientific outside [1e-3, 1e5), trailing zeros dropped.
-fn fmt_score(v: f64) -> String {
-    let trim = |s: String| {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
+fn allocation_grid(a: &Allocation) -> Grid {
+    let (layers, kinds) = axes(a.candidates.iter().chain(a.ranks.keys()));
+    let mut header = vec!["layer".to_string()];
+    header.extend(kinds.iter().map(|k| k.short().to_string()));
+    header.push("params".into());
+    let mut rows = Vec::new();
+    for &l in &layers {
+        let mut row = vec![l.to_string()];
+        let mut params = 0;
+        for &k in &kinds {
+            let slot = SlotId::new(l, k);
+            row.push(match a.ranks.get(&slot) {
+                Some(sr) => {
+                    params += slot.params_at_rank(sr.r, &a.dims);
+                    sr.r.to_string()
+                }
+                None if a.candidates.contains(&slot) => ".".into(),
+                None => "-".into(),
+            });
         }
-    };
-    let a = v.abs();
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
+        row.push(thousands(params));
+        rows.push(row);
     }
-    if (1e-3..1e5).contains(&a) {
-        let digits = (3 - a.log10().floor() as i32).max(0) as usize;
-        trim(format!("{v:.digits$}"))
-    } else {
-        let s = format!("{v:.3e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        format!("{}e{e}", trim(m.to_string()))
+    let mut footer = vec!["on".to_string()];
+    for &k in &kinds {
+        let on = a.ranks.keys().filter(|s| s.kind == k).count();
+        let of = a.candidates.iter().filter(|s| s.kind == k).count();
+        footer.push(format!("{on}/{of}"));
+    }
+    footer.push(thousands(a.trainable_params()));
+    Grid {
+        header,
+        rows,
+        footer,
+    }
+}
+
+fn allocation_title(a: &Allocation) -> String {
+    a.summary().to_string()
+}
+
+impl fmt::Display for Allocation {
+    /// A grid of ranks: layers as rows, slot kinds as columns; `.` a candidate left off, `-` not a
+    /// candidate; per-layer parameters on the right, enabled/candidate counts at the bottom.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&allocation_grid(self).text(&allocation_title(self)))
     }
 }
 
@@ -93,7 +121,7 @@ impl Allocation {
                 "{title}: {} of {} slots on, {} trainable parameters",
                 self.ranks.len(),
                 cands.len(),
-                fmt_count(self.trainable_params())
+                thousands(self.trainable_params())
             ))
             .row_headers(true);
         let mut col_r = vec![0usize; kinds.len()];
@@ -117,7 +145,7 @@ impl Allocation {
                 });
             }
             row.push(TableCell::new(rr.to_string()).bold());
-            row.push(TableCell::new(fmt_count(rp)).bold());
+            row.push(TableCell::new(thousands(rp)).bold());
             t.push_row(row);
         }
         let mut sums = vec![TableCell::new("Σ r").bold()];
@@ -126,9 +154,9 @@ impl Allocation {
         sums.push(TableCell::new(""));
         t.push_footer_row(sums);
         let mut params = vec![TableCell::new("params").bold()];
-        params.extend(col_p.iter().map(|&v| TableCell::new(fmt_count(v)).bold()));
+        params.extend(col_p.iter().map(|&v| TableCell::new(thousands(v)).bold()));
         params.push(TableCell::new(""));
-        params.push(TableCell::new(fmt_count(self.trainable_params())).bold());
+        params.push(TableCell::new(thousands(self.trainable_params())).bold());
         t.push_footer_row(params);
         if !self.meta.is_empty() {
             let meta: Vec<String> = self.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -156,91 +184,19 @@ impl Allocation {
     }
 }
 
-impl Scores {
-    /// Layers by slot kind: each slot's score (shaded on a viridis scale), with per-layer and
-    /// per-kind sums.
-    pub fn to_table(&self) -> HtmlTable {
-        let kinds = kinds_of(self.values.keys());
-        let layers = self.values.keys().map(|s| s.layer + 1).max().unwrap_or(0);
-        let finite: Vec<f64> = self
-            .values
-            .values()
-            .copied()
-            .filter(|v| v.is_finite())
-            .collect();
-        let (lo, hi) = finite
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
-        let shade = |v: f64| {
-            let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
-            hex(viridis(t))
-        };
-        let fmt = fmt_score;
-        let mut headers = vec!["layer".to_string()];
-        headers.extend(kinds.iter().map(|k| k.short().to_string()));
-        headers.push("Σ".to_string());
-        let mut caption = format!(
-            "Proxy scores `{}`: {} slots, {} batches",
-            self.proxy,
-            self.values.len(),
-            self.num_batches
-        );
-        if self.seconds > 0.0 {
-            caption.push_str(&format!(", {:.1} s", self.seconds));
-        }
-        let mut t = HtmlTable::new(headers).caption(caption).row_headers(true);
-        let mut col = vec![0.0; kinds.len()];
-        for layer in 0..layers {
-            let mut row = vec![TableCell::new(layer.to_string())];
-            let mut sum = 0.0;
-            for (c, &kind) in kinds.iter().enumerate() {
-                row.push(match self.values.get(&SlotId::new(layer, kind)) {
-                    Some(&v) if v.is_finite() => {
-                        sum += v;
-                        col[c] += v;
-                        TableCell::new(fmt(v)).background(shade(v))
-                    }
-                    Some(&v) => TableCell::new(format!("{v}")),
-                    None => TableCell::new(""),
-                });
-            }
-            row.push(TableCell::new(fmt(sum)).bold());
-            t.push_row(row);
-        }
-        let mut sums = vec![TableCell::new("Σ").bold()];
-        sums.extend(col.iter().map(|&v| TableCell::new(fmt(v)).bold()));
-        sums.push(TableCell::new(fmt(col.iter().sum())).bold());
-        t.push_footer_row(sums);
-        t
+/// Per-kind totals of an allocation's parameters, for legends and reports.
+pub fn params_by_kind(a: &Allocation) -> BTreeMap<SlotKind, usize> {
+    let mut out = BTreeMap::new();
+    for (slot, sr) in &a.ranks {
+        *out.entry(slot.kind).or_default() += slot.params_at_rank(sr.r, &a.dims);
     }
-
-    /// The score table as HTML.
-    pub fn to_html(&self) -> String {
-        self.to_table().to_html()
-    }
-
-    /// The score table as aligned plain text.
-    pub fn to_text(&self) -> String {
-        self.to_table().to_text()
-    }
-
-    /// Show the score table in evcxr.
-    pub fn evcxr_display(&self) {
-        emit_evcxr(&[
-            ("text/plain", &self.to_text()),
-            ("text/html", &self.to_html()),
-        ]);
-    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::adapters::{ModelDims, SearchSpace};
-    use crate::proxy::Scores;
-    use crate::search::{Allocation, SlotRank};
-    use std::collections::BTreeMap;
+    use super::*;
+    use crate::adapters::{ModelDims, SearchSpace, SlotRank};
 
     fn alloc() -> Allocation {
         let mut ranks = BTreeMap::new();
@@ -270,6 +226,20 @@ mod tests {
             proxy: None,
             meta: [("budget".to_string(), "1000".to_string())].into(),
         }
+    }
+
+    fn sample() -> Allocation {
+        let mut a = Allocation::from_spec("q,v:r=2;res1,sc2:r=4", &ModelDims::MINILM_L6).unwrap();
+        a.ranks.insert(
+            SlotId::new(3, SlotKind::Value),
+            SlotRank {
+                r: 8,
+                lora_alpha: 16.0,
+            },
+        );
+        a.ranks.remove(&SlotId::new(0, SlotKind::Query));
+        a.method = "topk <x>".into();
+        a
     }
 
     #[test]
@@ -307,33 +277,29 @@ mod tests {
     }
 
     #[test]
-    fn scores_html_shades_values_and_sums() {
-        let mut values = BTreeMap::new();
-        values.insert("layer.0.attention.query".parse().unwrap(), 0.5);
-        values.insert("layer.1.attention.query".parse().unwrap(), 1.5);
-        values.insert("layer.1.attention.value".parse().unwrap(), 2e-6);
-        let s = Scores {
-            proxy: "snip".into(),
-            values,
-            rank_gains: None,
-            num_batches: 4,
-            seconds: 1.25,
-        };
-        let h = s.to_html();
+    fn text_table_shows_ranks_offs_and_absent_slots() {
+        let a = sample();
+        let t = a.to_string();
+        let lines: Vec<&str> = t.lines().collect();
         assert!(
-            h.contains("Proxy scores `snip`: 3 slots, 4 batches, 1.2 s") || h.contains("1.3 s"),
-            "{h}"
+            lines[0].contains("topk <x>") && lines[0].contains("22 of 23"),
+            "{t}"
         );
-        assert!(
-            h.contains(">0.5</td>") && h.contains(">1.5</td>") && h.contains(">2e-6</td>"),
-            "{h}"
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["layer", "q", "v", "res1", "sc2", "params"]
         );
-        assert!(h.contains("background:#440154"));
-        assert!(h.contains("font-weight:bold\">2</td>"), "{h}");
-        assert_eq!(h.matches("<tr>").count(), 4);
-        assert!(s.to_text().contains("snip"));
-        assert_eq!(super::fmt_score(0.123456), "0.1235");
-        assert_eq!(super::fmt_score(1234.56), "1235");
-        assert_eq!(super::fmt_score(-1.5e-5), "-1.5e-5");
+        // Layer 0: q off, v at 2, res1 at 4, shortcut2 absent in layer 0.
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["0", ".", "2", "4", "-", "4,608"]
+        );
+        assert_eq!(
+            lines[5].split_whitespace().collect::<Vec<_>>(),
+            ["3", "2", "8", "4", "4", "13,824"]
+        );
+        let last = lines.last().unwrap().split_whitespace().collect::<Vec<_>>();
+        assert_eq!(last[..5], ["on", "5/6", "6/6", "6/6", "5/5"]);
+        assert_eq!(last[5], thousands(a.trainable_params()));
     }
 }

@@ -1,17 +1,17 @@
 //! Benchmark: the cost of scoring every candidate slot of the real model against one training
 //! epoch. The epoch time is extrapolated from timed training steps (the trainer's own step:
-//! forward with dropout, loss, backward, AdamW; [`crate::train::bench::bench_train_step`]) times
+//! forward with dropout, loss, backward, AdamW; [`crate::bench::train::bench_train_step`]) times
 //! the steps in an MRPC epoch; each proxy is timed alone on the first N training batches, and the
 //! gradient proxies once more sharing one pass ([`super::score_all`]).
 
-use super::{by_name, score_all, FreshAdapters, Proxy, ScoringData};
+use super::train::{bench_train_step, BenchConfig};
 use crate::adapters::SearchSpace;
 use crate::assets;
 use crate::data::{load_split, Split, Task, Tokenizer};
 use crate::device::{device_name, parse_device};
 use crate::model::SequenceClassifier;
+use crate::proxy::{by_name, score_all, FreshAdapters, Proxy, ScoringData};
 use crate::rng::Rng;
-use crate::train::bench::{bench_train_step, BenchConfig};
 use crate::{Error, Result};
 use candle_core::DType;
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ impl Default for ScoreBenchConfig {
             glue_dir: None,
             device: "cpu".into(),
             space: "all".into(),
-            proxies: super::NAMES.iter().map(|s| s.to_string()).collect(),
+            proxies: crate::proxy::NAMES.iter().map(|s| s.to_string()).collect(),
             num_batches: 32,
             batch_size: 32,
             train_batch_size: 32,

@@ -1,0 +1,6 @@
+//! Benchmarks of the library's hot paths, kept out of its core modules: a training step
+//! ([`train`]: `heterolora bench train`, `scripts/bench-vs-peft.py`) and proxy scoring
+//! ([`proxy`]: `cargo bench --bench proxy`).
+
+pub mod proxy;
+pub mod train;
