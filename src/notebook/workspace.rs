@@ -360,6 +360,8 @@ impl Workspace {
     /// `scores` (same budget); the step-0 re-allocation rescored it on the initial weights.
     /// Every re-allocation is logged (`realloc.*` metrics and the `reallocations.json` artifact:
     /// [`Workspace::timeline`] draws it).
+    // One call per notebook cell: the method's knobs as plain arguments, like `top_k`'s.
+    #[allow(clippy::too_many_arguments)]
     pub fn train_dynamic(
         &self,
         run_name: &str,
