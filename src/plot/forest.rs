@@ -8,6 +8,7 @@ use super::{fmt_num, palette, plot_err, Plot};
 use crate::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// One method's paired differences against the baseline.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,9 +170,10 @@ impl Plot for PairedDiffPlot {
                 .map_err(plot_err)?;
             chart
                 .draw_series(std::iter::once(Text::new(
-                    label.clone(),
+                    format!("{label} "),
                     (*at, yb - 0.05),
-                    coloured(12.0, dash),
+                    // Left of the line, so that a reference near the right edge is not cut off.
+                    coloured(12.0, dash).pos(Pos::new(HPos::Right, VPos::Top)),
                 )))
                 .map_err(plot_err)?;
         }
