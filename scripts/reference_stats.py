@@ -7,8 +7,8 @@ the exact seed-level bootstrap distribution (all n^n resamples enumerated) and t
 error of the two-level bootstrap, with the Monte Carlo spread of a 10,000-resample estimate, so
 the Rust tests can hold the seeded bootstrap to a tolerance that is not a guess.
 
-    python3 -m venv /tmp/venv-scipy && /tmp/venv-scipy/bin/pip install scipy numpy
-    /tmp/venv-scipy/bin/python scripts/reference_stats.py
+    python3 -m venv .venv-scipy && .venv-scipy/bin/pip install scipy numpy
+    .venv-scipy/bin/python scripts/reference_stats.py
 """
 import itertools
 

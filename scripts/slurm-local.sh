@@ -7,11 +7,13 @@
 #                                       # slurmctld and slurmd; prints the SLURM_CONF to export
 #   bash scripts/slurm-local.sh stop
 #
-# Everything lives in $SLURM_LOCAL_DIR (default /tmp/heterolora-slurm): the configuration, state,
+# Everything lives in $SLURM_LOCAL_DIR (default heterolora-slurm in the temporary directory, $TMPDIR):
+# the configuration, state,
 # logs and the munge key. The node is this host with all its cores and 90% of its memory.
 set -euo pipefail
 
-dir="${SLURM_LOCAL_DIR:-/tmp/heterolora-slurm}"
+# A short path: munge's socket lives in it, and socket paths are limited to about 100 bytes.
+dir="${SLURM_LOCAL_DIR:-$(dirname "$(mktemp -u)")/heterolora-slurm}"
 conf="$dir/slurm.conf"
 say() { echo "slurm-local: $*" >&2; }
 

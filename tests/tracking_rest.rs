@@ -7,40 +7,17 @@
 mod study_util;
 mod tracking_rest_util;
 
-use candle_core::{DType, Device};
-use heterolora::data::Split;
-use heterolora::model::{BertConfig, SequenceClassifier};
 use heterolora::study::{Study, StudyReport};
 use heterolora::tracking::{MemoryLogger, RunStatus, Tracker};
-use heterolora::train::{parse_allocation, TrainConfig, Trainer};
 use polars::prelude::*;
 use serde_json::json;
-use study_util::{config, synthetic, Tiny};
+use study_util::{config, Tiny};
 use tracking_rest_util::*;
 
 /// A tiny training logged to `run` the way `heterolora train` does (output in the run's artifact
 /// folder); returns everything the trainer logged.
 pub fn train_tiny(run: &mut heterolora::tracking::Run) -> MemoryLogger {
-    let model =
-        SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 7).unwrap();
-    let alloc = parse_allocation("uniform:q,v:r=4", &model.dims()).unwrap();
-    let cfg = TrainConfig::default()
-        .lr(1e-2)
-        .batch_size(4)
-        .epochs(2)
-        .eval_every(3)
-        .log_every(1)
-        .quiet(true);
-    let out = run.artifact_dir().unwrap();
-    let mut t = Trainer::new(
-        model,
-        alloc,
-        synthetic(24, 1, Split::Train),
-        synthetic(12, 2, Split::Dev),
-        cfg,
-    )
-    .unwrap()
-    .with_output_dir(out);
+    let mut t = tiny_trainer(run.artifact_dir().unwrap());
     let mut tee = Tee {
         mem: MemoryLogger::default(),
         inner: run,

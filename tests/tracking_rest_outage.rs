@@ -7,16 +7,13 @@
 mod study_util;
 mod tracking_rest_util;
 
-use candle_core::{DType, Device};
-use heterolora::data::Split;
-use heterolora::model::{BertConfig, SequenceClassifier};
+use heterolora::model::SequenceClassifier;
 use heterolora::search::Allocation;
 use heterolora::tracking::{MemoryLogger, RunStatus, Tracker};
-use heterolora::train::{parse_allocation, HookState, TrainConfig, TrainHook, Trainer};
+use heterolora::train::{HookState, TrainHook};
 use serde_json::json;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use study_util::synthetic;
 use tracking_rest_util::*;
 
 /// Stops the server before optimiser step `at`.
@@ -63,26 +60,7 @@ fn a_run_keeps_training_while_the_server_is_away_and_sync_sends_everything() {
     // Run A: a tiny training; the server stops before its 4th step; it trains to the end.
     let mut a = tracker.start_run("outage", "train-tiny").unwrap();
     let a_id = a.run_id().to_string();
-    let model =
-        SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 7).unwrap();
-    let alloc = parse_allocation("uniform:q,v:r=4", &model.dims()).unwrap();
-    let cfg = TrainConfig::default()
-        .lr(1e-2)
-        .batch_size(4)
-        .epochs(2)
-        .eval_every(3)
-        .log_every(1)
-        .quiet(true);
-    let mut trainer = Trainer::new(
-        model,
-        alloc,
-        synthetic(24, 1, Split::Train),
-        synthetic(12, 2, Split::Dev),
-        cfg,
-    )
-    .unwrap()
-    .with_output_dir(a.artifact_dir().unwrap())
-    .add_hook(Box::new(StopServerAt {
+    let mut trainer = tiny_trainer(a.artifact_dir().unwrap()).add_hook(Box::new(StopServerAt {
         at: 3,
         server: server.clone(),
     }));

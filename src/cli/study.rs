@@ -2,7 +2,9 @@
 //! (resumable), `heterolora study report`: its tables and plots from the tracker.
 
 use crate::data::Task;
-use crate::study::{AssetSource, ClaimPolicy, Method, Protocol, Study, StudyConfig, StudyReport};
+use crate::study::{
+    AssetSource, ClaimPolicy, Method, Protocol, Study, StudyConfig, StudyOutcome, StudyReport,
+};
 use crate::tracking::Tracker;
 use crate::train::install_ctrlc;
 use clap::{Args, Subcommand};
@@ -319,36 +321,49 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
             study.stop = install_ctrlc();
             eprintln!("tracker: {}", study.tracker.path().display());
             let out = study.run(&mut |line| eprintln!("{line}"))?;
-            eprintln!(
-                "study {} (parent run {}): {} finished now, {} skipped as done, {} failed",
-                study.cfg.name,
-                out.parent_run_id,
-                out.finished.len(),
-                out.skipped.len(),
-                out.failed.len()
-            );
-            if !args.no_report {
-                report(&args.opts)?;
-            }
-            if out.stopped.is_some() || study.stop.is_set() {
-                // Ctrl-C: the stopped child runs again next time; the shell sees status 130.
-                return Err(crate::Error::Interrupted.into());
-            }
-            if !out.failed.is_empty() {
-                let list: Vec<String> = out
-                    .failed
-                    .iter()
-                    .map(|(k, e)| format!("{k}: {e}"))
-                    .collect();
-                anyhow::bail!(
-                    "{} child run(s) failed (the others completed; rerun to retry them):\n{}",
-                    out.failed.len(),
-                    list.join("\n")
-                );
-            }
-            Ok(())
+            // Ctrl-C: the stopped child runs again next time; the shell sees status 130.
+            let stopped = out.stopped.is_some() || study.stop.is_set();
+            finish(&args, &study, &out, stopped)
         }
     }
+}
+
+/// The end of a study run in any mode: the counts, the report (unless `--no-report`), then exit
+/// status 130 after Ctrl-C or an error listing the failed children.
+pub(super) fn finish(
+    args: &StudyArgs,
+    study: &Study,
+    out: &StudyOutcome,
+    stopped: bool,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "study {} (parent run {}): {} finished here, {} skipped as done, {} held by other workers, {} failed",
+        study.cfg.name,
+        out.parent_run_id,
+        out.finished.len(),
+        out.skipped.len(),
+        out.busy.len(),
+        out.failed.len()
+    );
+    if !args.no_report {
+        report(&args.opts)?;
+    }
+    if stopped {
+        return Err(crate::Error::Interrupted.into());
+    }
+    if !out.failed.is_empty() {
+        let list: Vec<String> = out
+            .failed
+            .iter()
+            .map(|(k, e)| format!("{k}: {e}"))
+            .collect();
+        anyhow::bail!(
+            "{} child run(s) failed (rerun to retry them):\n{}",
+            out.failed.len(),
+            list.join("\n")
+        );
+    }
+    Ok(())
 }
 
 pub(super) fn report(opts: &StudyOpts) -> anyhow::Result<()> {

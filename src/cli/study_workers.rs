@@ -2,7 +2,7 @@
 //! `--emit slurm` (a job array, one task per child) and `--worker` (one worker of a study whose
 //! parent run exists, what both of them start).
 
-use super::study::{report, StudyArgs};
+use super::study::{finish, StudyArgs};
 use crate::study::slurm::{SlurmJob, SlurmResources};
 use crate::study::{AssetSource, Study, StudyOutcome};
 use crate::tracking::{RunStatus, Tracker};
@@ -40,42 +40,6 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
         (None, true, _) => worker(args),
         (None, false, _) => jobs(args),
     }
-}
-
-fn finish(
-    args: &StudyArgs,
-    study: &Study,
-    out: &StudyOutcome,
-    stopped: bool,
-) -> anyhow::Result<()> {
-    eprintln!(
-        "study {} (parent run {}): {} finished here, {} skipped as done, {} held by other workers, {} failed",
-        study.cfg.name,
-        out.parent_run_id,
-        out.finished.len(),
-        out.skipped.len(),
-        out.busy.len(),
-        out.failed.len()
-    );
-    if !args.no_report {
-        report(&args.opts)?;
-    }
-    if stopped {
-        return Err(crate::Error::Interrupted.into());
-    }
-    if !out.failed.is_empty() {
-        let list: Vec<String> = out
-            .failed
-            .iter()
-            .map(|(k, e)| format!("{k}: {e}"))
-            .collect();
-        anyhow::bail!(
-            "{} child run(s) failed (rerun to retry them):\n{}",
-            out.failed.len(),
-            list.join("\n")
-        );
-    }
-    Ok(())
 }
 
 fn worker(args: StudyArgs) -> anyhow::Result<()> {

@@ -326,8 +326,8 @@ mod tests {
             study: "mrpc-cpu6".into(),
             parent_run_id: "abc123".into(),
             indices: vec![0, 1, 2, 5, 7, 8],
-            exe: "/opt/hl/bin/heterolora".into(),
-            workdir: "/home/me/proj".into(),
+            exe: "bin/heterolora".into(),
+            workdir: "proj".into(),
             tracking_uri: "http://mlflow.internal:5000".into(),
             args: vec![
                 "--task".into(),
@@ -344,7 +344,7 @@ mod tests {
                 max_parallel: Some(4),
                 ..Default::default()
             },
-            log_dir: "/home/me/proj/slurm/logs".into(),
+            log_dir: "proj/slurm/logs".into(),
         }
     }
 

@@ -11,6 +11,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The tiny training both server tests run: a random tiny BERT, uniform LoRA q,v r = 4 and the
+/// synthetic pairs of `study_util`, writing its output into `output` (a run's artifact folder).
+/// Needs `mod study_util;` in the including test.
+pub fn tiny_trainer(output: PathBuf) -> heterolora::train::Trainer {
+    use candle_core::{DType, Device};
+    use heterolora::data::Split;
+    use heterolora::model::{BertConfig, SequenceClassifier};
+    use heterolora::train::{parse_allocation, TrainConfig, Trainer};
+    let synthetic = crate::study_util::synthetic;
+    let model =
+        SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 7).unwrap();
+    let alloc = parse_allocation("uniform:q,v:r=4", &model.dims()).unwrap();
+    let cfg = TrainConfig::default()
+        .lr(1e-2)
+        .batch_size(4)
+        .epochs(2)
+        .eval_every(3)
+        .log_every(1)
+        .quiet(true);
+    Trainer::new(
+        model,
+        alloc,
+        synthetic(24, 1, Split::Train),
+        synthetic(12, 2, Split::Dev),
+        cfg,
+    )
+    .unwrap()
+    .with_output_dir(output)
+}
+
 /// The Python with mlflow: `HETEROLORA_PYTHON`, else `.venv/bin/python` (as tests/mlflow_compat.rs).
 pub fn python() -> PathBuf {
     match std::env::var_os("HETEROLORA_PYTHON") {
