@@ -180,11 +180,16 @@ files.sort();
 for f in &files {
     let bytes = std::fs::metadata(adapter_dir.join(f)).unwrap().len();
     println!("  {f:<28} {bytes:>9} bytes");
-}
+};
 """),
     code("""
 let reloaded = ws.load_adapters(&adapter_dir)?;
-println!("reloaded: {} adapter parameters on {} slots", reloaded.trainable_params(), reloaded.adapter_slots().len());
+println!(
+    "reloaded: {} adapter parameters on {} slots, {} in the classification head",
+    reloaded.slot_params().values().sum::<usize>(),
+    reloaded.adapter_slots().len(),
+    reloaded.head_params()
+);
 """),
     md("""
 ## Predictions: confusion matrix and misclassified pairs
@@ -504,19 +509,22 @@ heterolora plot budget --experiment <study name> --out plots/
 ]
 
 NB["05-study"] = [
-    md("# 05 · The study: does HeteroLoRA beat uniform LoRA at the same budget?\n\n`heterolora study` compares, on the same trainable-parameter budget and on seeds 0, 13 and 42,\nuniform LoRA (r = 2: the equal-budget baseline; r = 8: the 4x reference), random allocation,\nstatic HeteroLoRA with each non-blind proxy, dynamic HeteroLoRA, the LoRA + shortcut space and\nheterogeneous ranks. Every (method, seed) is a child run of one parent run in the tracker; a\nstudy can be stopped and continued (finished children are skipped).\n\nThis notebook shows the plan and its exact budgets, runs a two-method smoke study on 128\ntraining examples, and reads the committed MRPC results (`results/mrpc/`), which the command\nline produced with `heterolora study --task mrpc` (CPU protocol; hours on 2 cores)."),
+    md("# 05 · The study: does HeteroLoRA beat uniform LoRA at the same budget?\n\n`heterolora study` compares methods at the same trainable-parameter budget, seed by seed. Under\nthe default protocol (`cpu6`: 6 epochs over the full training split) it runs the four core\nmethods on seeds 0-4: uniform LoRA r = 2 on every query and value map (the equal-budget\nbaseline), static HeteroLoRA (grad-norm, top 25% at r = 8), random allocation and dynamic\nHeteroLoRA. Every (method, seed) is a child run of one parent run in the tracker; a study can be\nstopped and continued (finished children are skipped).\n\nThis notebook shows the plan and its exact budgets, runs a two-method smoke study on 128\ntraining examples, and reads the committed MRPC results (`results/mrpc/`), which the command\nline produced with `heterolora study --task mrpc` (20 children, about 2 hours on 2 cores)."),
     md("The first cell compiles `heterolora` inside the evcxr kernel (10-20 minutes the first time)."),
     code(":cache 4096\n:dep heterolora = { path = \"..\" }"),
     code("use heterolora::data::Task;\nuse heterolora::study::{AssetSource, Method, Protocol, Study, StudyConfig, StudyReport};\nuse heterolora::tracking::Tracker;"),
-    md("## The CPU protocol and the methods\n\nThe protocol is a validated struct (its doc comment has the parameter table); `Protocol::paper()`\nis the reference's 20-epoch protocol for a GPU."),
-    code("let protocol = Protocol::cpu();\nprintln!(\"{}\", protocol.describe());\nfor m in Method::cpu_default() {\n    println!(\"{:<30} {}\", m.name, m.description);\n}"),
-    md("## The plan: exact budgets and what is already done\n\n3 of the 12 q,v modules at r = 8 cost 18,432 parameters, exactly uniform r = 2 on all 12.\nThe plan needs only the model's `config.json`. A study continues only under the protocol it\nwas started with: the committed MRPC study used LoRA alpha = 2r, so the plan and the report below\nsay so."),
-    code("// The committed MRPC study (results/mrpc) was trained with LoRA alpha = 2r (scaling 2 at every rank).\nlet mut mrpc_protocol = protocol.clone();\nmrpc_protocol.lora_alpha = heterolora::search::AlphaRule::PER_RANK_2R;\nlet tracker = Tracker::open(\"../tracking/mlflow.db\")?;\nlet cfg = StudyConfig::new(Task::Mrpc, mrpc_protocol).results_dir(\"../results/mrpc\");\nlet mut study = Study::new(cfg.clone(), tracker.clone(), Box::new(AssetSource::new(None, None)));\nprintln!(\"{}\", study.plan()?);"),
+    md("## The protocol and the methods\n\nThe protocol is a validated struct (its doc comment has the parameter table). `Protocol::cpu6()`\nis the default, chosen by a pilot (`results/pilot/`): there the equal-budget baseline leaves the\nmajority class by a clear margin. `Protocol::paper()` is the authors' 20-epoch protocol for a GPU."),
+    code("let protocol = Protocol::cpu6();\nprintln!(\"{}\", protocol.describe());\nfor m in Method::core() {\n    println!(\"{:<20} {}\", m.name, m.description);\n};"),
+    md("## The plan: exact budgets and what is already done\n\n3 of the 12 q,v modules at r = 8 cost 18,432 parameters, exactly uniform r = 2 on all 12.\nThe plan needs only the model's `config.json`; the committed records say which children are done."),
+    code("let tracker = Tracker::open(\"../tracking/mlflow.db\")?;\nlet cfg = StudyConfig::new(Task::Mrpc, protocol.clone()).results_dir(\"../results/mrpc\");\nlet mut study = Study::new(cfg.clone(), tracker.clone(), Box::new(AssetSource::new(None, None)));\nprintln!(\"{}\", study.plan()?);"),
     md("## A smoke study: two methods, one seed, 128 training examples\n\nA separate study name and the notebooks' own tracker store (`notebooks/tracking/mlflow.db`) keep it apart from the real one. With so few examples the numbers are\nnoise; the point is the mechanics: child runs under one parent, the report from the tracker.\nRun this cell twice: the second time both children are skipped."),
-    code("// The smoke study logs to the notebooks' own store, never to the project's tracking/.\nlet nb_tracker = Tracker::open(\"tracking/mlflow.db\")?;\nlet mut smoke = protocol.clone();\nsmoke.name = \"smoke\".into();\nsmoke.limit_train = Some(128);\nlet smoke_cfg = StudyConfig::new(Task::Mrpc, smoke)\n    .name(\"mrpc-notebook-smoke\")\n    .methods(Method::select(&[\"uniform-r2,static-grad-norm\".to_string()])?)\n    .seeds(vec![0])\n    .results_dir(\"tracking/notebook-smoke\");\nlet mut s = Study::new(smoke_cfg.clone(), nb_tracker.clone(), Box::new(AssetSource::new(None, None)));\nlet outcome = s.run(&mut |line| println!(\"{line}\"))?;\nprintln!(\"finished {:?}, skipped {:?}, failed {:?}\", outcome.finished, outcome.skipped, outcome.failed);\nStudyReport::collect(Some(&nb_tracker), &smoke_cfg)?"),
-    md("## The MRPC results\n\nFrom the tracker where it has them, else from the committed child records in\n`results/mrpc/children/` (so this works on a fresh clone). The table, plots and summary are the\nones `heterolora study report --task mrpc` writes; nothing is typed by hand."),
+    code("// The smoke study logs to the notebooks' own store, never to the project's tracking/.\nlet nb_tracker = Tracker::open(\"tracking/mlflow.db\")?;\nlet mut smoke = protocol.clone();\nsmoke.name = \"smoke\".into();\nsmoke.epochs = 1;\nsmoke.limit_train = Some(128);\nlet smoke_cfg = StudyConfig::new(Task::Mrpc, smoke)\n    .name(\"mrpc-notebook-smoke6\")\n    .methods(Method::select(&[\"uniform-r2,static-grad-norm\".to_string()])?)\n    .seeds(vec![0])\n    .results_dir(\"tracking/notebook-smoke\");\nlet mut s = Study::new(smoke_cfg.clone(), nb_tracker.clone(), Box::new(AssetSource::new(None, None)));\nlet outcome = s.run(&mut |line| println!(\"{line}\"))?;\nprintln!(\"finished {:?}, skipped {:?}, failed {:?}\", outcome.finished, outcome.skipped, outcome.failed);\nStudyReport::collect(Some(&nb_tracker), &smoke_cfg)?"),
+    md("## The MRPC results\n\nFrom the tracker where it has them, else from the committed child records in\n`results/mrpc/children/` (so this works on a fresh clone). The summary, table and figures are the\nones `heterolora study report --task mrpc` writes; nothing is typed by hand. The verdict comes from\nthe paired 95% t interval over seeds."),
     code("let report = StudyReport::collect(Some(&tracker), &cfg)?;\nprintln!(\"{}\", report.summary_markdown());\nreport"),
-    code("use heterolora::plot::{BudgetPlot, BudgetPoint};\nlet points: Vec<BudgetPoint> = report.records.iter()\n    .filter_map(|r| r.best_metric.map(|m| BudgetPoint::new(r.method.clone(), r.adapter_params, m * 100.0, r.seed)))\n    .collect();\nif points.is_empty() {\n    println!(\"no MRPC child run has finished yet\");\n} else {\n    BudgetPlot::new(points).metric_name(\"dev accuracy (x100)\").render()?.evcxr_display();\n}"),
+    md("Each method's difference from uniform r = 2, seed by seed (dots), with the mean and its 95% t\ninterval; the dashed line is the paper's +1.6."),
+    code("match heterolora::plot::study::paired_figure(&report)? {\n    Some(fig) => fig.evcxr_display(),\n    None => println!(\"no method shares a seed with the baseline yet\"),\n};"),
+    md("Last-epoch dev accuracy against adapter parameters: every seed, and the mean ± std per method."),
+    code("match heterolora::plot::study::budget_figure(&report)? {\n    Some(fig) => fig.evcxr_display(),\n    None => println!(\"no MRPC child run has finished yet\"),\n};"),
 ]
 
 for name, cells in NB.items():

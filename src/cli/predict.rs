@@ -46,8 +46,9 @@ pub struct PredictArgs {
     pub max_len: usize,
     #[arg(long, default_value_t = EVAL_BATCH_SIZE)]
     pub batch_size: usize,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
+    /// auto (the GPU when the build has CUDA and one is visible, else the CPU), cpu, cuda or
+    /// cuda:N.
+    #[arg(long, default_value = "auto")]
     pub device: String,
     /// Tracker store (path or sqlite:/// URI); default $MLFLOW_TRACKING_URI, else
     /// tracking/mlflow.db.

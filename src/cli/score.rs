@@ -38,8 +38,9 @@ pub struct ScoringOpts {
     /// Rank of the fresh adapters scored on slots (PEFT init, B = 0).
     #[arg(long, default_value_t = 8)]
     pub fresh_r: usize,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
+    /// auto (the GPU when the build has CUDA and one is visible, else the CPU), cpu, cuda or
+    /// cuda:N.
+    #[arg(long, default_value = "auto")]
     pub device: String,
     #[command(flatten)]
     pub assets: crate::cli::assets::AssetArgs,

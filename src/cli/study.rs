@@ -62,21 +62,22 @@ pub struct StudyOpts {
     /// GLUE task (mrpc, rte, cola, stsb, ...).
     #[arg(long, default_value = "mrpc")]
     pub task: String,
-    /// `cpu` (2 epochs, the first study's), `cpu6` (6 epochs, chosen by the pilot in
-    /// results/pilot/) or `paper` (20 epochs, for a GPU).
-    #[arg(long, default_value = "cpu")]
+    /// `cpu6` (6 epochs, chosen by the pilot in results/pilot/), `cpu` (2 epochs, the first
+    /// study's) or `paper` (the authors' 20 epochs at batch 8, for a GPU).
+    #[arg(long, default_value = Protocol::DEFAULT)]
     pub protocol: String,
-    /// Methods, families, `default` (the protocol's list: 12 methods under cpu, all under paper)
+    /// Methods, families, `default` (the protocol's list: under cpu6 the four core methods
+    /// uniform-r2, static-grad-norm, random, dynamic-grad-norm; 12 under cpu; all under paper)
     /// or `all` (comma-separated); see `heterolora study methods`.
     #[arg(long, alias = "only", value_delimiter = ',', default_value = "default")]
     pub methods: Vec<String>,
     /// `seed-major` (every method on seed 0 first) or `method-major`.
     #[arg(long, default_value = "seed-major")]
     pub order: String,
-    /// Seeds (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "0,13,42")]
-    pub seeds: Vec<u64>,
-    /// Study name (default: the task under the CPU protocol, `<task>-<protocol>` otherwise).
+    /// Seeds (comma-separated; default 0,1,2,3,4 under cpu6, 0,13,42 under cpu and paper).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Study name (default: the task under cpu6, `<task>-<protocol>` otherwise).
     #[arg(long)]
     pub name: Option<String>,
     /// Override the protocol's epochs (a changed protocol needs a new --name).
@@ -193,10 +194,11 @@ impl StudyOpts {
         }
         p.limit_train = self.limit_train.or(p.limit_train);
         p.check()?;
-        let paper = !p.name.starts_with("cpu");
-        let mut cfg = StudyConfig::new(task, p).seeds(self.seeds.clone());
-        let default = self.methods.iter().all(|m| m.trim() == "default");
-        if !(default && paper) {
+        let mut cfg = StudyConfig::new(task, p);
+        if let Some(seeds) = &self.seeds {
+            cfg = cfg.seeds(seeds.clone());
+        }
+        if !self.methods.iter().all(|m| m.trim() == "default") {
             cfg = cfg.methods(Method::select(&self.methods)?);
         }
         cfg.order = self.order.parse()?;
@@ -223,13 +225,17 @@ impl StudyOpts {
             self.methods.join(","),
             "--order".into(),
             self.order.clone(),
-            "--seeds".into(),
-            self.seeds
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
         ];
+        if let Some(seeds) = &self.seeds {
+            a.push("--seeds".into());
+            a.push(
+                seeds
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
         let mut opt = |flag: &str, v: Option<String>| {
             if let Some(v) = v {
                 a.push(flag.into());
@@ -265,7 +271,7 @@ impl StudyOpts {
             if report { " report" } else { "" },
             self.task
         );
-        if self.protocol != "cpu" {
+        if self.protocol != Protocol::DEFAULT {
             c += &format!(" --protocol {}", self.protocol);
         }
         if let Some(n) = &self.name {
@@ -376,7 +382,7 @@ pub(super) fn report(opts: &StudyOpts) -> anyhow::Result<()> {
     let mut files = rep.write(
         &cfg.results_dir,
         &opts.command(true),
-        &cfg.protocol.describe(),
+        &rep.protocol_line(&cfg.protocol),
     )?;
     files.extend(crate::plot::study::write_study_plots(
         &rep,

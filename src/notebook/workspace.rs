@@ -485,12 +485,7 @@ impl Workspace {
         let enc = Tokenizer::from_model_dir(&self.model_dir, self.settings.max_len)?
             .encode_dataset(&ds)?;
         let preds = predict::predict(model, &enc, predict::EVAL_BATCH_SIZE)?;
-        PredictionReport::new(
-            format!("{} {}: {} examples", self.task, split, ds.len()),
-            &ds,
-            &preds,
-            max_errors,
-        )
+        PredictionReport::new(format!("{} {}", self.task, split), &ds, &preds, max_errors)
     }
 
     /// As [`Workspace::train`], logging to `logger` (a child run of a sweep, a

@@ -15,7 +15,8 @@ pub const KIND_CHILD: &str = "study-child";
 #[derive(Debug, Clone)]
 pub struct StudyConfig {
     /// Study name: the parent run's name and the prefix of every child key. Default: the task
-    /// (`mrpc`) under the CPU protocol, `<task>-<protocol>` otherwise.
+    /// (`mrpc`) under the default protocol ([`Protocol::DEFAULT`], `cpu6`), `<task>-<protocol>`
+    /// otherwise (`mrpc-cpu`, `mrpc-paper`).
     pub name: String,
     pub task: Task,
     pub protocol: Protocol,
@@ -51,28 +52,36 @@ impl std::str::FromStr for Order {
     }
 }
 
-/// The study's default seeds (the reference's).
+/// The reference's seeds: the default of the `cpu` and `paper` protocols.
 pub const SEEDS: [u64; 3] = [0, 13, 42];
 
+/// The default protocol's seeds: five, the fewest the study's paired intervals are built for.
+pub const CORE_SEEDS: [u64; 5] = [0, 1, 2, 3, 4];
+
 impl StudyConfig {
+    /// Defaults by protocol: under `cpu6` (the default) the four core methods
+    /// ([`Method::core`]) on seeds 0-4, under `cpu` the first study's 12 methods
+    /// ([`Method::cpu_default`]) and under `paper` every method, both on seeds 0, 13, 42.
     pub fn new(task: Task, protocol: Protocol) -> Self {
-        let name = if protocol.name == "cpu" {
+        let default = protocol.name == Protocol::DEFAULT;
+        let name = if default {
             task.name().to_string()
         } else {
             format!("{}-{}", task.name(), protocol.name)
+        };
+        let (methods, seeds) = match protocol.name.as_str() {
+            n if n == Protocol::DEFAULT => (Method::core(), CORE_SEEDS.to_vec()),
+            n if n.starts_with("cpu") => (Method::cpu_default(), SEEDS.to_vec()),
+            _ => (Method::all(), SEEDS.to_vec()),
         };
         StudyConfig {
             experiment: format!("study-{}", task.name()),
             results_dir: PathBuf::from("results").join(&name),
             name,
             task,
-            methods: if protocol.name.starts_with("cpu") {
-                Method::cpu_default()
-            } else {
-                Method::all()
-            },
+            methods,
             protocol,
-            seeds: SEEDS.to_vec(),
+            seeds,
             order: Order::default(),
         }
     }

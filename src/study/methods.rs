@@ -255,6 +255,27 @@ impl Method {
         v
     }
 
+    /// The core methods, the default protocol's: uniform LoRA r = 2 on q,v (the equal-budget
+    /// baseline), static HeteroLoRA with grad-norm, random allocation and dynamic HeteroLoRA
+    /// with grad-norm, all at the same budget: the comparison the paper's +1.6 is about.
+    pub fn core() -> Vec<Method> {
+        const CORE: [&str; 4] = [
+            "uniform-r2",
+            "static-grad-norm",
+            "random",
+            "dynamic-grad-norm",
+        ];
+        let all = Method::all();
+        CORE.iter()
+            .map(|n| {
+                all.iter()
+                    .find(|m| m.name == *n)
+                    .cloned()
+                    .expect("every core method is one of Method::all")
+            })
+            .collect()
+    }
+
     /// The CPU study's methods: [`Method::all`] without the proxies that are blind on fresh
     /// adapters (SNIP, SynFlow and SynFlow-sum score every slot with B = 0 the same, so their
     /// allocation is the random baseline's tie-break, already measured as `random`), without the
@@ -277,11 +298,14 @@ impl Method {
     }
 
     /// The methods named in `names` (comma-separated lists allowed; `all` for every method,
-    /// `default` for [`Method::cpu_default`]; a family name such as `static` selects the
-    /// family), in the order of [`Method::all`].
+    /// `core` for [`Method::core`], `default` for [`Method::cpu_default`]; a family name such
+    /// as `static` selects the family), in the order of [`Method::all`].
     pub fn select(names: &[String]) -> Result<Vec<Method>> {
         if names.iter().any(|n| n.trim() == "default") {
             return Ok(Method::cpu_default());
+        }
+        if names.len() == 1 && names[0].trim() == "core" {
+            return Ok(Method::core());
         }
         let all = Method::all();
         let wanted: Vec<String> = names
@@ -299,7 +323,7 @@ impl Method {
                 return Err(Error::invalid(
                     "methods",
                     w,
-                    format!("`all`, `default`, a family (uniform, random, static, dynamic, shortcut, heterogeneous) or one of {}", names.join(", ")),
+                    format!("`all`, `core`, `default`, a family (uniform, random, static, dynamic, shortcut, heterogeneous) or one of {}", names.join(", ")),
                 ));
             }
         }

@@ -131,6 +131,9 @@ impl Protocol {
         }
     }
 
+    /// The protocol a study runs when none is named: `cpu6`, the pilot's choice.
+    pub const DEFAULT: &'static str = "cpu6";
+
     /// `cpu`, `cpu6` or `paper`.
     pub fn by_name(name: &str) -> Result<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
@@ -312,7 +315,8 @@ mod tests {
 
     #[test]
     fn committed_study_records_stay_readable() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/mrpc/children");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/mrpc-cpu/children");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };

@@ -19,7 +19,7 @@ use super::logger::{RunLogger, RunStatus};
 use super::rest::remote_run::RemoteRun;
 use super::store::{self, NewRun};
 use super::tags;
-use super::tracker::Tracker;
+use super::tracker::{Experiment, Tracker};
 use crate::{Error, Result};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -603,5 +603,51 @@ impl RunLogger for Run {
     }
     fn run_id(&self) -> Option<String> {
         Some(self.info.run_id.clone())
+    }
+}
+
+// Runs are started from the tracker and its experiments, but defined here so that the tracker
+// does not depend on the run (one-way: run on top of tracker).
+impl Tracker {
+    /// Start a run in experiment `experiment` (created if needed) named `run_name` (a generated
+    /// name if empty). The run logs until [`Run::end`]; dropped without it, it is marked FAILED.
+    pub fn start_run(&self, experiment: &str, run_name: &str) -> Result<Run> {
+        self.experiment(experiment)?.start_run(run_name)
+    }
+
+    /// Re-open an existing run to log more (MLflow's `start_run(run_id=...)`): status back to RUNNING.
+    pub fn resume_run(&self, run_id: &str) -> Result<Run> {
+        let run_id = self.resolve_run_id(run_id)?;
+        if let Some(r) = self.server() {
+            let data = r.run_data(&run_id)?;
+            if data.info.lifecycle_stage != "active" {
+                return Err(Error::Tracking(format!(
+                    "run {run_id} is deleted; restore it before logging"
+                )));
+            }
+            r.update_run(&run_id, "RUNNING", None)?;
+            let mut info = data.info;
+            info.status = "RUNNING".into();
+            return Run::attach_with_params(self.clone(), info, data.params);
+        }
+        let schema = &self.sqlite()?.schema;
+        let info = self.write(|c| {
+            let info = store::run_info(c, &run_id)?;
+            if info.lifecycle_stage != "active" {
+                return Err(Error::Tracking(format!(
+                    "run {run_id} is deleted; restore it before logging"
+                )));
+            }
+            store::set_status(c, schema, &run_id, "RUNNING", None)?;
+            Ok(info)
+        })?;
+        Run::attach(self.clone(), info)
+    }
+}
+
+impl Experiment {
+    /// Start a top-level run in this experiment.
+    pub fn start_run(&self, run_name: &str) -> Result<Run> {
+        Run::start(self.tracker.clone(), &self.info, run_name, None)
     }
 }

@@ -4,7 +4,6 @@
 use super::entities::{now_ms, ExperimentInfo, MetricPoint, RunData, RunInfo};
 use super::history::MetricHistory;
 use super::rest::RestStore;
-use super::run::Run;
 use super::schema::SchemaInfo;
 use super::store;
 use super::uri::Location;
@@ -17,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub(crate) struct SqliteInner {
     path: PathBuf,
     artifact_root: PathBuf,
-    schema: SchemaInfo,
+    pub(super) schema: SchemaInfo,
     conn: Mutex<Connection>,
 }
 
@@ -163,7 +162,7 @@ impl Tracker {
         }
     }
 
-    fn sqlite(&self) -> Result<&SqliteInner> {
+    pub(super) fn sqlite(&self) -> Result<&SqliteInner> {
         match &*self.inner {
             Inner::Sqlite(s) => Ok(s),
             Inner::Rest { store, .. } => Err(Error::Tracking(format!(
@@ -266,41 +265,6 @@ impl Tracker {
     }
 
     // ---- runs ----------------------------------------------------------------------------------
-
-    /// Start a run in experiment `experiment` (created if needed) named `run_name` (a generated
-    /// name if empty). The run logs until [`Run::end`]; dropped without it, it is marked FAILED.
-    pub fn start_run(&self, experiment: &str, run_name: &str) -> Result<Run> {
-        self.experiment(experiment)?.start_run(run_name)
-    }
-
-    /// Re-open an existing run to log more (MLflow's `start_run(run_id=...)`): status back to RUNNING.
-    pub fn resume_run(&self, run_id: &str) -> Result<Run> {
-        let run_id = self.resolve_run_id(run_id)?;
-        if let Some(r) = self.server() {
-            let data = r.run_data(&run_id)?;
-            if data.info.lifecycle_stage != "active" {
-                return Err(Error::Tracking(format!(
-                    "run {run_id} is deleted; restore it before logging"
-                )));
-            }
-            r.update_run(&run_id, "RUNNING", None)?;
-            let mut info = data.info;
-            info.status = "RUNNING".into();
-            return Run::attach_with_params(self.clone(), info, data.params);
-        }
-        let schema = &self.sqlite()?.schema;
-        let info = self.write(|c| {
-            let info = store::run_info(c, &run_id)?;
-            if info.lifecycle_stage != "active" {
-                return Err(Error::Tracking(format!(
-                    "run {run_id} is deleted; restore it before logging"
-                )));
-            }
-            store::set_status(c, schema, &run_id, "RUNNING", None)?;
-            Ok(info)
-        })?;
-        Run::attach(self.clone(), info)
-    }
 
     /// A run's attributes, params, latest metrics and tags. Accepts a unique id prefix.
     pub fn get_run(&self, run_id: &str) -> Result<RunData> {
@@ -439,8 +403,8 @@ impl Tracker {
 /// An owned handle on one experiment.
 #[derive(Clone, Debug)]
 pub struct Experiment {
-    tracker: Tracker,
-    info: ExperimentInfo,
+    pub(super) tracker: Tracker,
+    pub(super) info: ExperimentInfo,
 }
 
 impl Experiment {
@@ -455,11 +419,6 @@ impl Experiment {
     }
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
-    }
-
-    /// Start a top-level run in this experiment.
-    pub fn start_run(&self, run_name: &str) -> Result<Run> {
-        Run::start(self.tracker.clone(), &self.info, run_name, None)
     }
 
     /// Runs of this experiment matching `filter`, ordered by `order_by` (see [`Tracker::search_runs`]).

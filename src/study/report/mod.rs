@@ -128,6 +128,50 @@ impl StudyReport {
             .unwrap_or_else(|| "accuracy".into())
     }
 
+    /// The protocol the children ran under, from their records (what ran, not what the command
+    /// line names today: the first MRPC study ran with `lora_alpha` = 2r, the default is now 16);
+    /// `fallback`'s description when no record carries its settings.
+    pub fn protocol_line(&self, fallback: &crate::study::Protocol) -> String {
+        let mut seen: Vec<String> = Vec::new();
+        for r in &self.records {
+            if let Some(p) = &r.protocol_settings {
+                let d = p.describe();
+                if !seen.contains(&d) {
+                    seen.push(d);
+                }
+            }
+        }
+        match seen.len() {
+            0 => fallback.describe(),
+            1 => seen.remove(0),
+            n => format!("{n} protocols among the records: {}", seen.join("; ")),
+        }
+    }
+
+    /// The dev loss the trainer records, in words: mean squared error for a regression task
+    /// (STS-B), cross-entropy otherwise.
+    pub fn loss_name(&self) -> &'static str {
+        let regression = self.records.iter().any(|r| {
+            r.task
+                .parse::<crate::data::Task>()
+                .is_ok_and(|t| t.is_regression())
+        });
+        if regression {
+            "mean squared error"
+        } else {
+            "cross-entropy"
+        }
+    }
+
+    /// The loss's short column label: `CE` or `MSE`.
+    pub fn loss_short(&self) -> &'static str {
+        if self.loss_name() == "cross-entropy" {
+            "CE"
+        } else {
+            "MSE"
+        }
+    }
+
     /// Writes table.md, table.csv, runs.csv and summary.md under `dir`; `command` is recorded as
     /// the command that made them. Returns the files written. The figures are
     /// [`crate::plot::study::write_study_plots`]'s.

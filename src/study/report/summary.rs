@@ -10,10 +10,10 @@ use crate::study::stats::RESAMPLES;
 use std::fmt::Write as _;
 
 /// How the numbers are read: written once at the top of every summary.
-fn method_note(metric: &str) -> String {
+fn method_note(metric: &str, loss: &str) -> String {
     format!(
         "How to read it: the primary metric is dev {metric} at the last epoch (nothing is selected on the split it is reported on), \
-with dev cross-entropy at the last epoch beside it; the best-epoch {metric} is only descriptive. A seed fixes data order, head \
+with dev {loss} at the last epoch beside it; the best-epoch {metric} is only descriptive. A seed fixes data order, head \
 initialisation and dropout masks for every method, so each method is compared seed by seed with uniform LoRA r = 2 over the \
 same slot space (the larger-budget references uniform-r8 and sc-uniform-r2 with the q,v one): the mean paired difference, its 95% Student-t interval (n - 1 degrees of freedom) and a percentile bootstrap \
 ({RESAMPLES} resamples, seeded). A difference is called significant only when its 95% t interval excludes 0. The child records \
@@ -30,6 +30,7 @@ impl StudyReport {
     pub fn summary_markdown(&self) -> String {
         let rows = self.rows();
         let metric = self.metric();
+        let loss = self.loss_name();
         let mut s = String::new();
         let finished = self.records.len();
         let _ = writeln!(
@@ -38,7 +39,7 @@ impl StudyReport {
             self.planned
                 .map_or(String::new(), |p| format!(" of {p} planned"))
         );
-        let _ = writeln!(s, "\n{}", method_note(&metric));
+        let _ = writeln!(s, "\n{}", method_note(&metric, loss));
         let missing: Vec<String> = rows
             .iter()
             .flat_map(|r| {
@@ -52,7 +53,7 @@ impl StudyReport {
         if !missing.is_empty() {
             let _ = writeln!(
                 s,
-                "\nDev cross-entropy at the last epoch is not recorded for {} of {finished} children ({}): their records keep it only at the best epoch, which was not the last; their cross-entropy comparisons use the other seeds.",
+                "\nDev {loss} at the last epoch is not recorded for {} of {finished} children ({}): their records keep it only at the best epoch, which was not the last; their {loss} comparisons use the other seeds.",
                 missing.len(),
                 missing.join(", ")
             );
@@ -71,7 +72,7 @@ impl StudyReport {
             s,
             "\nEqual-budget baseline {BASELINE} ({} adapter parameters): {}.",
             base.budget,
-            describe(base, &metric)
+            describe(base, &metric, loss)
         );
         let compare = |name: &str, label: &str, s: &mut String| {
             let Some(r) = find(name) else {
@@ -90,10 +91,10 @@ impl StudyReport {
                 "- {label} ({name}, {} adapter parameters) against {}: {}; {}: **{}**.{}",
                 r.budget,
                 c.baseline,
-                describe(r, &metric),
+                describe(r, &metric, loss),
                 c.numbers_sentence(),
                 c.verdict_sentence(on_mrpc),
-                c.loss_sentence()
+                c.loss_sentence(loss)
                     .map_or(String::new(), |l| format!(" {}.", upper_first(&l))),
             );
         };
@@ -111,7 +112,7 @@ impl StudyReport {
                 s,
                 "- The 4x-budget reference uniform-r8 ({} adapter parameters): {}{}.",
                 r8.budget,
-                describe(r8, &metric),
+                describe(r8, &metric, loss),
                 r8.comparison.as_ref().map_or(String::new(), |c| format!(
                     "; {}; {}",
                     c.numbers_sentence(),
@@ -164,7 +165,7 @@ impl StudyReport {
                         s,
                         "\nIn the LoRA + shortcut space, against its uniform baseline {SC_BASELINE} ({} adapter parameters): {}:",
                         sc.budget,
-                        describe(sc, &metric)
+                        describe(sc, &metric, loss)
                     );
                     for (m, label) in sc_methods {
                         compare(m, label, &mut s);
@@ -271,13 +272,13 @@ impl StudyReport {
     }
 }
 
-/// A method's own numbers: last-epoch metric, dev cross-entropy, best epoch.
-fn describe(r: &MethodRow, metric: &str) -> String {
+/// A method's own numbers: last-epoch metric, dev loss (`loss` names it), best epoch.
+fn describe(r: &MethodRow, metric: &str, loss: &str) -> String {
     let loss = match (r.loss_mean, r.loss_std) {
         (Some(m), Some(sd)) => {
             let k = r.losses.iter().flatten().count();
             format!(
-                ", dev cross-entropy {m:.3} ± {sd:.3} ({k} seed{})",
+                ", dev {loss} {m:.3} ± {sd:.3} ({k} seed{})",
                 if k == 1 { "" } else { "s" }
             )
         }

@@ -43,10 +43,11 @@ impl StudyReport {
     /// The results table in Markdown (metric values in points: x100).
     pub fn table_markdown(&self) -> String {
         let metric = self.metric();
+        let loss = self.loss_short();
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "| method | seeds | {metric}, last epoch (mean ± std) | dev CE, last epoch (mean ± std) | vs | paired Δ | 95% t CI | bootstrap 95% CI | detectable Δ (80% power) | verdict | {metric}, best epoch (descriptive) | per seed (last epoch) | budget | adapter params | wall time |"
+            "| method | seeds | {metric}, last epoch (mean ± std) | dev {loss}, last epoch (mean ± std) | vs | paired Δ | 95% t CI | bootstrap 95% CI | detectable Δ (80% power) | verdict | {metric}, best epoch (descriptive) | per seed (last epoch) | budget | adapter params | wall time |"
         );
         let _ = writeln!(s, "|{}", "---|".repeat(15));
         for r in self.rows() {

@@ -316,3 +316,66 @@ fn sample_std_and_flat_scores() {
     assert!(is_flat(&flat));
     assert_eq!(fmt_secs(90.0), "1.5 min");
 }
+
+#[test]
+fn a_regression_study_names_its_loss_mean_squared_error() {
+    let mut records = vec![];
+    for (seed, base) in [(0u64, 0.80), (1, 0.82), (2, 0.81)] {
+        for (m, fam, d) in [
+            ("uniform-r2", "uniform", 0.0),
+            ("static-grad-norm", "static", 0.01),
+        ] {
+            let mut r = rec_l(m, fam, seed, base + d, 0.6 - d);
+            r.task = "stsb".into();
+            r.metric = "pearson".into();
+            r.last_metrics = [
+                ("pearson".to_string(), base + d),
+                ("loss".to_string(), 0.6 - d),
+            ]
+            .into();
+            records.push(r);
+        }
+    }
+    let rep = report(records);
+    assert_eq!(rep.loss_name(), "mean squared error");
+    let md = rep.table_markdown();
+    assert!(md.contains("| dev MSE, last epoch (mean ± std) |"), "{md}");
+    assert!(md.contains("| pearson, last epoch (mean ± std) |"), "{md}");
+    let s = rep.summary_markdown();
+    assert!(
+        s.contains("with dev mean squared error at the last epoch beside it"),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            "Dev mean squared error at the last epoch: paired difference -0.010 over 3 seeds"
+        ),
+        "{s}"
+    );
+    assert!(!s.contains("cross-entropy"), "{s}");
+    // Classification keeps its cross-entropy.
+    assert_eq!(pair_report([1.0, 2.0, 3.0]).loss_name(), "cross-entropy");
+}
+
+#[test]
+fn the_protocol_line_is_the_one_the_records_ran_under() {
+    let cpu = crate::study::Protocol::cpu();
+    let mut ran = cpu.clone();
+    ran.lora_alpha = crate::adapters::AlphaRule::PER_RANK_2R;
+    let mut a = rec("uniform-r2", "uniform", 0, 0.8);
+    let b = rec("random", "random", 0, 0.8);
+    // Without settings in any record the configured protocol is described.
+    assert_eq!(
+        report(vec![a.clone(), b.clone()]).protocol_line(&cpu),
+        cpu.describe()
+    );
+    a.protocol_settings = Some(ran.clone());
+    let line = report(vec![a.clone(), b.clone()]).protocol_line(&cpu);
+    assert_eq!(line, ran.describe());
+    assert_ne!(line, cpu.describe());
+    let mut c = rec("static-grad-norm", "static", 0, 0.8);
+    c.protocol_settings = Some(cpu.clone());
+    assert!(report(vec![a, b, c])
+        .protocol_line(&cpu)
+        .starts_with("2 protocols among the records: "));
+}

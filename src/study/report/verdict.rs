@@ -94,12 +94,12 @@ impl Comparison {
         }
     }
 
-    /// Dev cross-entropy at the last epoch, paired (lower is better), saying so when some
-    /// records lack the last-epoch value.
-    pub fn loss_sentence(&self) -> Option<String> {
+    /// Dev loss at the last epoch (`loss` names it: cross-entropy, mean squared error), paired
+    /// (lower is better), saying so when some records lack the last-epoch value.
+    pub fn loss_sentence(&self, loss: &str) -> Option<String> {
         let l = self.loss.as_ref()?;
         let mut s = format!(
-            "dev cross-entropy at the last epoch: paired difference {:+.3} over {} seed{}",
+            "dev {loss} at the last epoch: paired difference {:+.3} over {} seed{}",
             l.mean,
             l.n,
             if l.n == 1 { "" } else { "s" }
@@ -119,7 +119,7 @@ impl Comparison {
             None => s += ", no interval",
         }
         let partial = format!(
-            "{} of {} seeds: the other record{} keep{} the cross-entropy only at the best epoch, which was not the last",
+            "{} of {} seeds: the other record{} keep{} the {loss} only at the best epoch, which was not the last",
             l.n,
             self.t.n,
             if self.t.n - l.n == 1 { "" } else { "s" },

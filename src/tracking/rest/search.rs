@@ -4,9 +4,10 @@
 //! The one part of our grammar MLflow's server lacks, `IN`/`NOT IN` on string attributes other
 //! than `run_id`, is applied to the server's answer.
 
-use super::store::{run_data_from, RestStore};
+use super::store::{run_data_from, run_info_from, RestStore};
 use crate::tracking::filter::{self, Comparison, Entity, Literal, Op, OrderBy};
-use crate::tracking::query::RunTable;
+use crate::tracking::table::RunTable;
+use crate::tracking::tags;
 use crate::{Error, Result};
 use polars::prelude::*;
 use serde_json::{json, Value};
@@ -269,6 +270,46 @@ pub fn frame(runs: &[Value]) -> Result<RunTable> {
     Ok(RunTable {
         df: DataFrame::new(n, cols)?,
     })
+}
+
+// Searches that the store answers through `search_raw`: defined here so that the store does not
+// depend on the search (one-way: search on top of store).
+impl RestStore {
+    /// Run ids starting with `prefix`, over every experiment (at most 5).
+    pub fn run_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let exps: Vec<i64> = self
+            .list_experiments()?
+            .iter()
+            .map(|e| e.experiment_id)
+            .collect();
+        let runs = search_raw(
+            self,
+            &exps,
+            &format!("attributes.run_id LIKE '{prefix}%'"),
+            &[],
+            Some(5),
+        )?;
+        Ok(runs
+            .iter()
+            .map(|r| run_info_from(&r["info"]).run_id)
+            .collect())
+    }
+
+    /// Nested runs of `run_id`, oldest first.
+    pub fn child_run_ids(&self, run_id: &str) -> Result<Vec<String>> {
+        let exp = self.run_data(run_id)?.info.experiment_id;
+        let runs = search_raw(
+            self,
+            &[exp],
+            &format!("tags.`{}` = '{run_id}'", tags::PARENT_RUN_ID),
+            &["attributes.start_time ASC".to_string()],
+            None,
+        )?;
+        Ok(runs
+            .iter()
+            .map(|r| run_info_from(&r["info"]).run_id)
+            .collect())
+    }
 }
 
 #[cfg(test)]

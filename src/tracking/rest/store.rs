@@ -366,42 +366,6 @@ impl RestStore {
         Ok(out)
     }
 
-    /// Run ids starting with `prefix`, over every experiment (at most 5).
-    pub fn run_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        let exps: Vec<i64> = self
-            .list_experiments()?
-            .iter()
-            .map(|e| e.experiment_id)
-            .collect();
-        let runs = super::search::search_raw(
-            self,
-            &exps,
-            &format!("attributes.run_id LIKE '{prefix}%'"),
-            &[],
-            Some(5),
-        )?;
-        Ok(runs
-            .iter()
-            .map(|r| run_info_from(&r["info"]).run_id)
-            .collect())
-    }
-
-    /// Nested runs of `run_id`, oldest first.
-    pub fn child_run_ids(&self, run_id: &str) -> Result<Vec<String>> {
-        let exp = self.run_data(run_id)?.info.experiment_id;
-        let runs = super::search::search_raw(
-            self,
-            &[exp],
-            &format!("tags.`{}` = '{run_id}'", tags::PARENT_RUN_ID),
-            &["attributes.start_time ASC".to_string()],
-            None,
-        )?;
-        Ok(runs
-            .iter()
-            .map(|r| run_info_from(&r["info"]).run_id)
-            .collect())
-    }
-
     // ---- artifacts -----------------------------------------------------------------------------
 
     /// The path of a run's artifact folder under the server's artifact proxy.
