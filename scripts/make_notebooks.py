@@ -2,10 +2,12 @@
 """Writes the notebooks in notebooks/ from the cell lists below (without outputs).
 
 The committed notebooks carry the outputs of `scripts/run-notebooks.sh`; run this only to change
-their code, then run that script to execute them again.
+their code, then run that script to execute them again. With names, only those notebooks are
+written (`python3 scripts/make_notebooks.py 01 05`), so the others keep their outputs.
 """
 import json
 import pathlib
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -527,7 +529,13 @@ NB["05-study"] = [
     code("match heterolora::plot::study::budget_figure(&report)? {\n    Some(fig) => fig.evcxr_display(),\n    None => println!(\"no MRPC child run has finished yet\"),\n};"),
 ]
 
+wanted = sys.argv[1:]
+unknown = [w for w in wanted if not any(n.startswith(w) for n in NB)]
+if unknown:
+    sys.exit(f"no notebook named {', '.join(unknown)}; the notebooks are {', '.join(NB)}")
 for name, cells in NB.items():
+    if wanted and not any(name.startswith(w) for w in wanted):
+        continue
     path = ROOT / f"{name}.ipynb"
     path.write_text(json.dumps(notebook(name, cells), indent=1, ensure_ascii=False) + "\n")
     print("wrote", path)

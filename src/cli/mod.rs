@@ -49,7 +49,7 @@ pub enum Command {
     /// without.
     #[command(alias = "eval")]
     Predict(predict::PredictArgs),
-    /// Query the run tracker (MLflow-compatible SQLite): list, show, compare, export runs.
+    /// Query the run tracker (the MLflow-compatible SQLite store or an MLflow server): list, show, compare, export, history, sync.
     Runs(runs::RunsArgs),
     /// Draw charts as SVG and PNG: allocation and score heat maps from JSON files; budget plots,
     /// training curves and re-allocation timelines from the tracker.

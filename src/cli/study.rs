@@ -59,7 +59,7 @@ pub enum StudyAction {
 
 #[derive(Debug, Args, Clone)]
 pub struct StudyOpts {
-    /// GLUE task (mrpc, rte, cola, stsb, ...).
+    /// GLUE task (mrpc, rte, sst2, cola, stsb, qnli, wnli).
     #[arg(long, default_value = "mrpc")]
     pub task: String,
     /// `cpu6` (6 epochs, chosen by the pilot in results/pilot/), `cpu` (2 epochs, the first
@@ -67,8 +67,8 @@ pub struct StudyOpts {
     #[arg(long, default_value = Protocol::DEFAULT)]
     pub protocol: String,
     /// Methods, families, `default` (the protocol's list: under cpu6 the four core methods
-    /// uniform-r2, static-grad-norm, random, dynamic-grad-norm; 12 under cpu; all under paper)
-    /// or `all` (comma-separated); see `heterolora study methods`.
+    /// uniform-r2, static-grad-norm, random, dynamic-grad-norm, also named `core`; 12 under cpu;
+    /// all under paper) or `all` (comma-separated); see `heterolora study methods`.
     #[arg(long, alias = "only", value_delimiter = ',', default_value = "default")]
     pub methods: Vec<String>,
     /// `seed-major` (every method on seed 0 first) or `method-major`.
@@ -121,8 +121,10 @@ pub struct SlurmArgs {
     /// GPUs per task (use with --device cuda).
     #[arg(long, default_value_t = 0)]
     pub gpus_per_task: usize,
+    /// Slurm partition (`#SBATCH --partition`); the cluster's default when not given.
     #[arg(long)]
     pub partition: Option<String>,
+    /// Slurm account to charge (`#SBATCH --account`).
     #[arg(long)]
     pub account: Option<String>,
     /// At most this many tasks at once (the `%N` of `--array`).
