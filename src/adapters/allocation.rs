@@ -1,7 +1,7 @@
 //! [`Allocation`]: which slots are on, at which rank and alpha, and where that choice came from.
 
 pub use super::alpha::SlotRank;
-use crate::adapters::{ModelDims, SearchSpace, SlotId};
+use crate::adapters::{ModelDims, SearchSpace, SlotId, SlotTable};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,6 +24,23 @@ pub fn candidates(space: &SearchSpace, dims: &ModelDims) -> Result<Vec<SlotId>> 
             "search space",
             format!("{space:?}"),
             "at least one candidate slot (kinds such as q,v on existing layers)",
+        ));
+    }
+    Ok(slots)
+}
+
+/// Every candidate slot of `space` that the model `table` describes has (kinds of other
+/// architectures, such as Llama's `gate` on BERT, are left out), in (layer, kind) order.
+///
+/// Fails as [`candidates`] does, and when no kind of the space exists in the model.
+pub fn candidates_in(space: &SearchSpace, table: &SlotTable) -> Result<Vec<SlotId>> {
+    candidates(space, &table.model_dims())?;
+    let slots = table.slots(space);
+    if slots.is_empty() {
+        return Err(Error::invalid(
+            "search space",
+            format!("{space:?}"),
+            format!("at least one slot kind of a {} model", table.architecture),
         ));
     }
     Ok(slots)
@@ -53,12 +70,29 @@ impl Allocation {
         self.ranks.get(slot).map_or(0, |s| s.r)
     }
 
-    /// Exact number of trainable adapter parameters: sum over enabled slots of r * (d_in + d_out).
+    /// Exact number of trainable adapter parameters: sum over enabled slots of r * (d_in + d_out),
+    /// with BERT-shaped maps (every attention map `hidden x hidden`); a model with grouped-query
+    /// attention needs [`Allocation::trainable_params_in`].
     pub fn trainable_params(&self) -> usize {
         self.ranks
             .iter()
             .map(|(slot, s)| slot.params_at_rank(s.r, &self.dims))
             .sum()
+    }
+
+    /// Exact number of trainable adapter parameters on the model `table` describes; slots the
+    /// model lacks are an error that names them.
+    pub fn trainable_params_in(&self, table: &SlotTable) -> Result<usize> {
+        let mut total = 0;
+        for (slot, s) in &self.ranks {
+            total += table.params_at_rank(*slot, s.r).ok_or_else(|| {
+                Error::UnknownSlot(format!(
+                    "{slot} (not a slot of this {} model)",
+                    table.architecture
+                ))
+            })?;
+        }
+        Ok(total)
     }
 }
 
@@ -356,6 +390,36 @@ mod tests {
         assert_eq!(a.overlap(&b), 11);
         assert_eq!(a.jaccard(&b), 11.0 / (12.0 + 34.0 - 11.0));
         assert_eq!(a.jaccard(&a), 1.0);
+    }
+
+    #[test]
+    fn parameter_counts_follow_the_slot_table() {
+        let d = ModelDims::MINILM_L6;
+        let a = Allocation::uniform(&SearchSpace::lora_qv(), &d, 8, 16.0).unwrap();
+        assert_eq!(
+            a.trainable_params_in(&SlotTable::bert(&d)).unwrap(),
+            a.trainable_params()
+        );
+        // The same q,v on a 6-layer Llama with 2 of 6 heads of 64 as key-value heads: v maps
+        // 384 -> 128, so v costs 8 * (384 + 128) instead of 8 * (384 + 384).
+        let t = SlotTable::llama(crate::adapters::Architecture::Llama, 6, 384, 1536, 384, 128);
+        assert_eq!(a.trainable_params_in(&t).unwrap(), 6 * 8 * (768 + 512));
+        let mut g = a.clone();
+        g.ranks.insert(
+            SlotId::new(0, SlotKind::FfnGate),
+            SlotRank {
+                r: 2,
+                lora_alpha: 4.0,
+            },
+        );
+        assert!(g.trainable_params_in(&SlotTable::bert(&d)).is_err());
+        let gate_only = SearchSpace::parse_kinds("gate").unwrap();
+        assert!(candidates_in(&gate_only, &SlotTable::bert(&d)).is_err());
+        assert_eq!(candidates_in(&gate_only, &t).unwrap().len(), 6);
+        assert_eq!(
+            g.trainable_params_in(&t).unwrap(),
+            6 * 8 * (768 + 512) + 2 * (384 + 1536)
+        );
     }
 
     #[test]

@@ -18,12 +18,12 @@ pub(crate) fn axes<'a>(slots: impl Iterator<Item = &'a SlotId>) -> (Vec<usize>, 
         layers.insert(s.layer);
         kinds.insert(s.kind);
     }
-    // SlotKind's Ord follows SlotKind::ALL: LoRA kinds first.
+    // SlotKind's Ord follows SlotKind::EVERY: LoRA kinds first.
     (layers.into_iter().collect(), kinds.into_iter().collect())
 }
 
 pub(crate) fn kinds_of<'a>(slots: impl Iterator<Item = &'a SlotId> + Clone) -> Vec<SlotKind> {
-    SlotKind::ALL
+    SlotKind::EVERY
         .into_iter()
         .filter(|k| slots.clone().any(|s| s.kind == *k))
         .collect()

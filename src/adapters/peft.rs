@@ -12,15 +12,15 @@
 //! module name (`base_model.model.bert.encoder.layer.3.residual1.lora_A.weight`) in a file of our
 //! own (see [`crate::model::SequenceClassifier::save_adapters`]).
 
-use crate::adapters::{SlotId, SlotKind};
+use crate::adapters::backbone::Architecture;
+use crate::adapters::SlotId;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// PEFT's prefix for the wrapped model's parameters.
-pub const PEFT_PREFIX: &str = "base_model.model.";
+pub use crate::adapters::backbone::{Factor, PEFT_PREFIX};
 /// Key of the classifier weight in PEFT's file (`modules_to_save = ["classifier", ...]`).
 pub const HEAD_WEIGHT_KEY: &str = "base_model.model.classifier.weight";
 /// Key of the classifier bias.
@@ -32,42 +32,29 @@ pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
 
 /// The module path of a slot inside `BertForSequenceClassification`:
 /// `bert.encoder.layer.3.attention.self.value`, or `bert.encoder.layer.3.residual1` for shortcuts.
+/// Other architectures: [`Architecture::module_path`].
 pub fn module_path(slot: SlotId) -> String {
-    let module = slot.kind.hf_module().unwrap_or_else(|| slot.kind.as_str());
-    format!("bert.encoder.layer.{}.{module}", slot.layer)
+    Architecture::Bert.module_path(slot)
 }
 
-/// The PEFT-style key of one factor (`lora_A` or `lora_B`) of a slot's adapter.
+/// The PEFT-style key of one factor (`lora_A` or `lora_B`) of a slot's adapter in BERT.
 pub fn slot_key(slot: SlotId, factor: &str) -> String {
-    format!("{PEFT_PREFIX}{}.{factor}.weight", module_path(slot))
+    Architecture::Bert.slot_key(slot, factor)
 }
 
-/// Which factor a key names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
-    A,
-    B,
-}
-
-/// Parses an adapter key (with or without `base_model.model.` and `bert.`) into slot and factor.
+/// Parses a BERT adapter key (with or without `base_model.model.` and `bert.`) into slot and
+/// factor. Other architectures: [`Architecture::parse_key`].
 pub fn parse_key(key: &str) -> Option<(SlotId, Factor)> {
+    Architecture::Bert.parse_key(key)
+}
+
+/// Key of a decoder's classification head (`score`, no bias) in PEFT's file.
+pub const SCORE_WEIGHT_KEY: &str = "base_model.model.score.weight";
+
+/// Whether a key is a decoder's `score` head (with or without prefix, as PEFT saves or wraps it).
+pub fn score_key(key: &str) -> bool {
     let k = key.strip_prefix(PEFT_PREFIX).unwrap_or(key);
-    let k = k.strip_prefix("bert.").unwrap_or(k);
-    let rest = k.strip_prefix("encoder.layer.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let (module, factor) = if let Some(m) = rest.strip_suffix(".lora_A.weight") {
-        (m, Factor::A)
-    } else if let Some(m) = rest.strip_suffix(".lora_B.weight") {
-        (m, Factor::B)
-    } else {
-        return None;
-    };
-    let kind = SlotKind::ALL
-        .into_iter()
-        .find(|k| k.hf_module() == Some(module) || (k.is_shortcut() && k.as_str() == module))?;
-    kind.exists_in_layer(layer)
-        .then_some((SlotId::new(layer, kind), factor))
+    matches!(k, "score.weight" | "score.modules_to_save.default.weight")
 }
 
 /// Whether a key is the classifier head (`classifier.weight` / `.bias`, with or without prefix).
@@ -195,18 +182,28 @@ impl PeftConfig {
         })
     }
 
-    /// The rank PEFT would give `slot` (rank_pattern, else r).
+    /// The rank PEFT would give `slot` of BERT (rank_pattern, else r).
     pub fn rank_of(&self, slot: SlotId) -> usize {
-        let m = module_path(slot);
+        self.rank_in(Architecture::Bert, slot)
+    }
+
+    /// The alpha PEFT would give `slot` of BERT (alpha_pattern, else lora_alpha).
+    pub fn alpha_of(&self, slot: SlotId) -> f64 {
+        self.alpha_in(Architecture::Bert, slot)
+    }
+
+    /// The rank PEFT would give `slot` of a model of architecture `arch`.
+    pub fn rank_in(&self, arch: Architecture, slot: SlotId) -> usize {
+        let m = arch.module_path(slot);
         self.rank_pattern
             .iter()
             .find(|(k, _)| pattern_matches(k, &m))
             .map_or(self.r, |(_, v)| *v)
     }
 
-    /// The alpha PEFT would give `slot` (alpha_pattern, else lora_alpha).
-    pub fn alpha_of(&self, slot: SlotId) -> f64 {
-        let m = module_path(slot);
+    /// The alpha PEFT would give `slot` of a model of architecture `arch`.
+    pub fn alpha_in(&self, arch: Architecture, slot: SlotId) -> f64 {
+        let m = arch.module_path(slot);
         self.alpha_pattern
             .iter()
             .find(|(k, _)| pattern_matches(k, &m))
@@ -240,20 +237,13 @@ fn number(x: f64) -> Value {
     }
 }
 
-/// The pattern key PEFT users write for one module: `encoder.layer.<i>.<module>`.
-fn pattern_key(slot: SlotId) -> String {
-    module_path(slot)
-        .strip_prefix("bert.")
-        .expect("module paths start with bert.")
-        .to_string()
-}
-
 /// `target_modules` for a set of LoRA slots: a kind present in every layer is named by its
-/// module name when that name is unambiguous (`query`, `key`, `value`, `attention.output.dense`,
-/// `intermediate.dense`); otherwise each module is listed by its layer path.
-fn target_modules(slots: &[PeftSlot], num_layers: usize) -> Vec<String> {
+/// module name when that name is unambiguous (BERT: `query`, `key`, `value`,
+/// `attention.output.dense`, `intermediate.dense`; decoders: `q_proj`, `fc1`, `gate_proj`, ...);
+/// otherwise each module is listed by its layer path.
+fn target_modules(arch: Architecture, slots: &[PeftSlot], num_layers: usize) -> Vec<String> {
     let mut out = Vec::new();
-    for kind in SlotKind::LORA {
+    for &kind in arch.lora_kinds() {
         let layers: Vec<usize> = slots
             .iter()
             .filter(|s| s.slot.kind == kind)
@@ -262,18 +252,13 @@ fn target_modules(slots: &[PeftSlot], num_layers: usize) -> Vec<String> {
         if layers.is_empty() {
             continue;
         }
-        let short = match kind {
-            SlotKind::Query => Some("query"),
-            SlotKind::Key => Some("key"),
-            SlotKind::Value => Some("value"),
-            SlotKind::AttnOutput => Some("attention.output.dense"),
-            SlotKind::FfnIn => Some("intermediate.dense"),
-            // `output.dense` would also match `attention.output.dense`.
-            _ => None,
-        };
-        match short {
+        match arch.target_name(kind) {
             Some(name) if layers.len() == num_layers => out.push(name.to_string()),
-            _ => out.extend(layers.iter().map(|&l| pattern_key(SlotId::new(l, kind)))),
+            _ => out.extend(
+                layers
+                    .iter()
+                    .map(|&l| arch.pattern_key(SlotId::new(l, kind))),
+            ),
         }
     }
     out.sort();
@@ -288,16 +273,33 @@ pub fn adapter_config_json(
     lora_dropout: f64,
     base_model_name_or_path: Option<&str>,
 ) -> Value {
+    adapter_config_json_for(
+        Architecture::Bert,
+        slots,
+        num_layers,
+        lora_dropout,
+        base_model_name_or_path,
+    )
+}
+
+/// A PEFT `adapter_config.json` for LoRA `slots` of a sequence classifier of architecture `arch`.
+pub fn adapter_config_json_for(
+    arch: Architecture,
+    slots: &[PeftSlot],
+    num_layers: usize,
+    lora_dropout: f64,
+    base_model_name_or_path: Option<&str>,
+) -> Value {
     let r = most_common(slots.iter().map(|s| s.r)).unwrap_or(8);
     let alpha = most_common(slots.iter().map(|s| s.lora_alpha)).unwrap_or(8.0);
     let mut rank_pattern = Map::new();
     let mut alpha_pattern = Map::new();
     for s in slots {
         if s.r != r {
-            rank_pattern.insert(pattern_key(s.slot), json!(s.r));
+            rank_pattern.insert(arch.pattern_key(s.slot), json!(s.r));
         }
         if s.lora_alpha != alpha {
-            alpha_pattern.insert(pattern_key(s.slot), number(s.lora_alpha));
+            alpha_pattern.insert(arch.pattern_key(s.slot), number(s.lora_alpha));
         }
     }
     // serde_json's Map is ordered by key: the file comes out sorted, as PEFT writes it.
@@ -334,7 +336,7 @@ pub fn adapter_config_json(
         "r": r,
         "rank_pattern": rank_pattern,
         "revision": null,
-        "target_modules": target_modules(slots, num_layers),
+        "target_modules": target_modules(arch, slots, num_layers),
         "target_parameters": null,
         "task_type": "SEQ_CLS",
         "trainable_token_indices": null,
@@ -383,6 +385,7 @@ pub fn load_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::SlotKind;
 
     #[test]
     fn keys_roundtrip_for_every_slot_kind() {

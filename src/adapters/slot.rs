@@ -1,15 +1,21 @@
 //! Slot ids, slot kinds and exact parameter arithmetic.
 //!
-//! A slot is one place in the encoder where an adapter can be switched on: a LoRA module on one of
-//! six linear maps of a layer, or one of the four LoRA-adapted shortcut connections of a layer.
-//! Its stable id reads `layer.<i>.<kind>`, e.g. `layer.3.attention.value` or `layer.0.residual1`.
+//! A slot is one place in a transformer layer where an adapter can be switched on: a LoRA module on
+//! one of its linear maps (six in BERT and OPT, seven in Llama with its gated MLP), or one of the four
+//! LoRA-adapted shortcut connections of a layer. Its stable id reads `layer.<i>.<kind>`, e.g.
+//! `layer.3.attention.value` or `layer.0.residual1`. Which kinds a model has, their module paths
+//! and their sizes come from its architecture: [`super::backbone`].
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// The ten kinds of adapter slot in one transformer layer.
+/// The kinds of adapter slot in one transformer layer: the ten of BERT and OPT, and Llama's gate.
+///
+/// The names in ids are BERT's (`intermediate`, `output`) for every architecture, so that slot ids,
+/// allocations and plots read the same across backbones; [`super::backbone::Architecture`] maps
+/// them to each model's modules (OPT: `fc1`, `fc2`; Llama: `up_proj`, `down_proj`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum SlotKind {
     /// LoRA on the attention query projection (`attention.self.query`).
@@ -24,6 +30,9 @@ pub enum SlotKind {
     FfnIn,
     /// LoRA on the feed-forward output projection (`output.dense`).
     FfnOut,
+    /// LoRA on the gate projection of a gated (SwiGLU) feed-forward block (Llama's
+    /// `mlp.gate_proj`); BERT and OPT have none. Declared here so that LoRA kinds sort first.
+    FfnGate,
     /// Identity + low-rank, replacing the residual around self-attention.
     Residual1,
     /// Identity + low-rank, replacing the residual around the feed-forward block.
@@ -36,7 +45,22 @@ pub enum SlotKind {
 }
 
 impl SlotKind {
-    /// All kinds, LoRA kinds first, in a fixed order used by tables and plots.
+    /// Every kind of every architecture, LoRA kinds first (the order of `Ord`).
+    pub const EVERY: [SlotKind; 11] = [
+        SlotKind::Query,
+        SlotKind::Key,
+        SlotKind::Value,
+        SlotKind::AttnOutput,
+        SlotKind::FfnIn,
+        SlotKind::FfnOut,
+        SlotKind::FfnGate,
+        SlotKind::Residual1,
+        SlotKind::Residual2,
+        SlotKind::Shortcut1,
+        SlotKind::Shortcut2,
+    ];
+    /// The kinds of BERT and OPT (all but [`SlotKind::FfnGate`]), LoRA kinds first, in a fixed
+    /// order used by tables and plots.
     pub const ALL: [SlotKind; 10] = [
         SlotKind::Query,
         SlotKind::Key,
@@ -49,7 +73,7 @@ impl SlotKind {
         SlotKind::Shortcut1,
         SlotKind::Shortcut2,
     ];
-    /// The six LoRA kinds.
+    /// The six LoRA kinds of BERT and OPT.
     pub const LORA: [SlotKind; 6] = [
         SlotKind::Query,
         SlotKind::Key,
@@ -75,6 +99,7 @@ impl SlotKind {
             SlotKind::AttnOutput => "attention.output",
             SlotKind::FfnIn => "intermediate",
             SlotKind::FfnOut => "output",
+            SlotKind::FfnGate => "gate",
             SlotKind::Residual1 => "residual1",
             SlotKind::Residual2 => "residual2",
             SlotKind::Shortcut1 => "shortcut1",
@@ -91,6 +116,7 @@ impl SlotKind {
             SlotKind::AttnOutput => "o",
             SlotKind::FfnIn => "ffn_in",
             SlotKind::FfnOut => "ffn_out",
+            SlotKind::FfnGate => "ffn_gate",
             SlotKind::Residual1 => "res1",
             SlotKind::Residual2 => "res2",
             SlotKind::Shortcut1 => "sc1",
@@ -108,29 +134,16 @@ impl SlotKind {
         matches!(self, SlotKind::Residual1 | SlotKind::Residual2)
     }
 
-    /// The Hugging Face module path of a LoRA kind inside `encoder.layer.<i>`, e.g.
-    /// `attention.self.value`; `None` for shortcuts, which have no Hugging Face counterpart.
-    pub fn hf_module(self) -> Option<&'static str> {
-        match self {
-            SlotKind::Query => Some("attention.self.query"),
-            SlotKind::Key => Some("attention.self.key"),
-            SlotKind::Value => Some("attention.self.value"),
-            SlotKind::AttnOutput => Some("attention.output.dense"),
-            SlotKind::FfnIn => Some("intermediate.dense"),
-            SlotKind::FfnOut => Some("output.dense"),
-            _ => None,
-        }
-    }
-
     /// Whether the kind exists in layer `layer` (shortcut2 needs a previous layer).
     pub fn exists_in_layer(self, layer: usize) -> bool {
         !(self == SlotKind::Shortcut2 && layer == 0)
     }
 
-    /// (d_in, d_out) of the map this slot adapts.
+    /// (d_in, d_out) of the map this slot adapts in a model whose attention maps are all
+    /// `hidden x hidden` (BERT, OPT); grouped-query attention needs [`super::backbone::SlotTable`].
     pub fn dims(self, dims: &ModelDims) -> (usize, usize) {
         match self {
-            SlotKind::FfnIn => (dims.hidden_size, dims.intermediate_size),
+            SlotKind::FfnIn | SlotKind::FfnGate => (dims.hidden_size, dims.intermediate_size),
             SlotKind::FfnOut => (dims.intermediate_size, dims.hidden_size),
             _ => (dims.hidden_size, dims.hidden_size),
         }
@@ -152,7 +165,8 @@ impl fmt::Display for SlotKind {
 impl FromStr for SlotKind {
     type Err = Error;
 
-    /// Accepts the id names, the short labels and common aliases (`query`, `q_proj`, `ffn_out`, ...).
+    /// Accepts the id names, the short labels and common aliases (`query`, `q_proj`, `ffn_out`,
+    /// `gate_proj`, ...).
     fn from_str(s: &str) -> Result<Self> {
         let k = s.trim().to_ascii_lowercase();
         let kind = match k.as_str() {
@@ -163,11 +177,19 @@ impl FromStr for SlotKind {
             "attention.value" | "value" | "v" | "v_proj" | "attention.self.value" => {
                 SlotKind::Value
             }
-            "attention.output" | "attention.output.dense" | "o" | "attn_out" | "out_proj" => {
-                SlotKind::AttnOutput
+            "attention.output"
+            | "attention.output.dense"
+            | "o"
+            | "attn_out"
+            | "out_proj"
+            | "o_proj" => SlotKind::AttnOutput,
+            "intermediate" | "intermediate.dense" | "ffn_in" | "fc1" | "up_proj" | "up" => {
+                SlotKind::FfnIn
             }
-            "intermediate" | "intermediate.dense" | "ffn_in" | "fc1" => SlotKind::FfnIn,
-            "output" | "output.dense" | "ffn_out" | "fc2" => SlotKind::FfnOut,
+            "output" | "output.dense" | "ffn_out" | "fc2" | "down_proj" | "down" => {
+                SlotKind::FfnOut
+            }
+            "gate" | "ffn_gate" | "gate_proj" | "mlp.gate_proj" => SlotKind::FfnGate,
             "residual1" | "res1" => SlotKind::Residual1,
             "residual2" | "res2" => SlotKind::Residual2,
             "shortcut1" | "sc1" => SlotKind::Shortcut1,
@@ -188,13 +210,6 @@ pub struct SlotId {
 impl SlotId {
     pub fn new(layer: usize, kind: SlotKind) -> Self {
         SlotId { layer, kind }
-    }
-
-    /// The Hugging Face module path, e.g. `encoder.layer.3.attention.self.value`, for LoRA kinds.
-    pub fn hf_module_path(&self) -> Option<String> {
-        self.kind
-            .hf_module()
-            .map(|m| format!("encoder.layer.{}.{m}", self.layer))
     }
 
     /// Trainable parameters at rank `r`.
@@ -294,7 +309,8 @@ impl SearchSpace {
         }
     }
 
-    /// Parse a comma-separated kind list such as `q,v,residual1` (or `all`, `lora`, `shortcuts`).
+    /// Parse a comma-separated kind list such as `q,v,residual1` (or `all`, `lora`, `shortcuts`;
+    /// `all` and `lora` are BERT's and OPT's kinds: Llama's gate is named as `gate`).
     pub fn parse_kinds(spec: &str) -> Result<Self> {
         let mut kinds = Vec::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {

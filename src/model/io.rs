@@ -366,7 +366,10 @@ impl SequenceClassifier {
 
     /// Checks `lora_A [r, d_in]` and `lora_B [d_out, r]` of `slot`; errors name the key.
     pub(crate) fn check_factor_shapes(&self, slot: SlotId, a: &Tensor, b: &Tensor) -> Result<()> {
-        let (d_in, d_out) = slot.kind.dims(&self.dims());
+        let (d_in, d_out) = self
+            .slot_table()
+            .dims(slot.kind)
+            .ok_or_else(|| Error::UnknownSlot(slot.to_string()))?;
         let r = a.dim(0).unwrap_or(0);
         if a.rank() != 2 || a.dim(1)? != d_in || r == 0 {
             return Err(Error::Shape {

@@ -8,13 +8,17 @@
 //! - [`config`]: [`BertConfig`], a mirror of Hugging Face's config.json.
 //! - [`embeddings`], [`attention`], [`layer`], [`encoder`]: the encoder, one concept per file.
 //! - [`classifier`]: [`SequenceClassifier`], the owned handle notebooks and the trainer use.
+//! - [`decoder`]: OPT, Llama and Qwen2 decoders with the same slots, under
+//!   [`decoder::DecoderClassifier`]; [`any`]: [`Classifier`], an enum over both.
 //! - [`probe`]: hooks for zero-cost proxies that need dL/dW0 or dL/dz.
 //! - `slots`, `io`, `summary`: slot management, adapter files, parameter tables.
 
+pub mod any;
 pub mod attention;
 pub mod classifier;
 pub mod config;
 pub(crate) mod context;
+pub mod decoder;
 pub mod embeddings;
 pub mod encoder;
 mod eval;
@@ -29,6 +33,7 @@ mod slots;
 pub mod summary;
 pub(crate) mod weights;
 
+pub use any::Classifier;
 pub use classifier::SequenceClassifier;
 pub use config::{BertConfig, HiddenAct};
 pub use encoder::{BertModel, EncoderOutput};

@@ -4,15 +4,20 @@
 use super::classifier::SequenceClassifier;
 use super::probe::{ProbeMode, ProbeState, SlotProbe};
 use crate::adapters::Allocation;
-use crate::adapters::{peft, LoraAdapter, SlotId};
+use crate::adapters::{peft, LoraAdapter, SlotId, SlotTable};
 use crate::{Error, Result};
 use candle_core::{Tensor, Var};
 use std::collections::BTreeMap;
 
 impl SequenceClassifier {
-    /// Whether `slot` exists in this model (layer in range; shortcut2 not in layer 0).
+    /// The slot table of this BERT: its kinds, module paths and `(d_in, d_out)` per kind.
+    pub fn slot_table(&self) -> SlotTable {
+        SlotTable::bert(&self.dims())
+    }
+
+    /// Whether `slot` exists in this model (a BERT kind; layer in range; shortcut2 not in layer 0).
     pub fn has_slot(&self, slot: SlotId) -> bool {
-        slot.layer < self.cfg.num_hidden_layers && slot.kind.exists_in_layer(slot.layer)
+        self.slot_table().has_slot(slot)
     }
 
     pub(crate) fn check_slot(&self, slot: SlotId) -> Result<()> {
@@ -20,8 +25,9 @@ impl SequenceClassifier {
             Ok(())
         } else {
             Err(Error::UnknownSlot(format!(
-                "{slot} (this model has layers 0..{})",
-                self.cfg.num_hidden_layers
+                "{slot} (this BERT model has layers 0..{} and no `{}` slots of other architectures)",
+                self.cfg.num_hidden_layers,
+                slot.kind
             )))
         }
     }
@@ -46,7 +52,10 @@ impl SequenceClassifier {
                 "rank >= 1 (rank 0 means no adapter: leave the slot out)",
             ));
         }
-        let (d_in, d_out) = slot.kind.dims(&self.dims());
+        let (d_in, d_out) = self
+            .slot_table()
+            .dims(slot.kind)
+            .expect("check_slot accepted the kind");
         let ad = LoraAdapter::new(
             &mut self.rng,
             d_in,
@@ -287,5 +296,29 @@ impl SequenceClassifier {
     /// What the probes recorded in the last forward pass (and forgets it).
     pub fn take_probes(&self) -> BTreeMap<SlotId, SlotProbe> {
         self.probes.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::adapters::{SlotId, SlotKind};
+    use crate::model::{BertConfig, SequenceClassifier};
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn bert_has_no_gate_slot_and_sizes_come_from_its_table() {
+        let mut m = SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 1)
+            .unwrap();
+        let gate = SlotId::new(0, SlotKind::FfnGate);
+        assert!(!m.has_slot(gate));
+        let e = m.add_slot(gate, 2, 4.0).unwrap_err().to_string();
+        assert!(e.contains("layer.0.gate"), "{e}");
+        let ffn = SlotId::new(0, SlotKind::FfnIn);
+        m.add_slot(ffn, 2, 4.0).unwrap();
+        let d = m.dims();
+        assert_eq!(
+            m.slot_params()[&ffn],
+            2 * (d.hidden_size + d.intermediate_size)
+        );
     }
 }

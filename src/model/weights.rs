@@ -63,6 +63,54 @@ impl WeightSource {
         })
     }
 
+    /// Every tensor of a model folder's `model.safetensors`, or of the shards its
+    /// `model.safetensors.index.json` lists (larger checkpoints), names taken as they are
+    /// (decoder checkpoints, whose names carry their own `model.` prefix).
+    pub fn from_dir_unprefixed(dir: &Path) -> Result<Self> {
+        let single = dir.join("model.safetensors");
+        let index = dir.join("model.safetensors.index.json");
+        let files: Vec<PathBuf> = if single.exists() || !index.exists() {
+            vec![single.clone()]
+        } else {
+            let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::parse(&index, e.line(), e.to_string()))?;
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| Error::parse(&index, 1, "no `weight_map` object"))?;
+            let mut shards: Vec<PathBuf> = map
+                .values()
+                .filter_map(|f| f.as_str())
+                .map(|f| dir.join(f))
+                .collect();
+            shards.sort();
+            shards.dedup();
+            shards
+        };
+        let mut tensors = HashMap::new();
+        for path in &files {
+            if !path.exists() {
+                return Err(Error::Asset {
+                    what: path.display().to_string(),
+                    reason: "file not found".into(),
+                    hint: "pass the directory that holds config.json and model.safetensors (or \
+                           model.safetensors.index.json and its shards)"
+                        .into(),
+                });
+            }
+            let t = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
+                Error::parse(path, 0, format!("not a readable safetensors file: {e}"))
+            })?;
+            tensors.extend(t);
+        }
+        Ok(WeightSource::File {
+            tensors,
+            prefix: String::new(),
+            path: if files.len() == 1 { single } else { index },
+        })
+    }
+
     pub fn random(rng: Rng) -> Self {
         WeightSource::Random { rng }
     }
@@ -187,4 +235,56 @@ pub(crate) fn load_layer_norm(
         device,
     )?;
     Ok(super::nn::LayerNorm::new(w, b, eps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharded_checkpoints_load_every_shard() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap();
+        let b = Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap();
+        let save = |name: &str, key: &str, t: &Tensor| {
+            candle_core::safetensors::save(
+                &HashMap::from([(key.to_string(), t.clone())]),
+                dir.path().join(name),
+            )
+            .unwrap()
+        };
+        save("model-00001-of-00002.safetensors", "model.a.weight", &a);
+        save("model-00002-of-00002.safetensors", "model.b.bias", &b);
+        let index = r#"{"metadata": {}, "weight_map": {
+            "model.a.weight": "model-00001-of-00002.safetensors",
+            "model.b.bias": "model-00002-of-00002.safetensors"}}"#;
+        std::fs::write(dir.path().join("model.safetensors.index.json"), index).unwrap();
+        let mut src = WeightSource::from_dir_unprefixed(dir.path()).unwrap();
+        let got = src
+            .get(
+                "model.a.weight",
+                &[2, 3],
+                Init::Zeros,
+                0.0,
+                DType::F32,
+                &Device::Cpu,
+            )
+            .unwrap();
+        assert_eq!(got.sum_all().unwrap().to_scalar::<f32>().unwrap(), 6.0);
+        assert!(src.contains("model.b.bias"));
+        let e = src
+            .get(
+                "model.a.weight",
+                &[3, 2],
+                Init::Zeros,
+                0.0,
+                DType::F32,
+                &Device::Cpu,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model.a.weight"), "{e}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(WeightSource::from_dir_unprefixed(empty.path()).is_err());
+    }
 }

@@ -47,6 +47,7 @@
 //! DynamicReallocator::new(DynamicSchedule::default(), topk, space, seed)?))`.
 
 pub mod alpha_test;
+pub mod backbones;
 pub mod constant;
 pub mod data;
 pub mod engine;

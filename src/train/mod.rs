@@ -10,7 +10,10 @@
 //! - [`trainer::Trainer`]: the loop; [`hook::TrainHook`]: code run before steps (dynamic
 //!   re-allocation); [`job::TrainJob`]: a whole run from a task, an allocation and paths.
 //! - [`spec`]: the `--allocation` argument (`uniform:q,v:r=8` or a file).
+//! - [`backbones`]: AdamW steps on any backbone ([`crate::model::Classifier`]: BERT or a
+//!   decoder); the trainer above is BERT's only so far.
 
+pub mod backbones;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
