@@ -10,7 +10,7 @@ use heterolora::rng::Rng;
 use heterolora::search::{DynamicSchedule, Every, ReallocationLog, TopKParams};
 use heterolora::tracking::MemoryLogger;
 use heterolora::train::DynamicReallocator;
-use heterolora::train::{parse_allocation, TrainConfig, TrainHook, Trainer};
+use heterolora::train::{parse_allocation, TrainConfig, Trainer};
 use heterolora::Result;
 
 fn synthetic(n: usize, seed: u64, split: Split) -> EncodedDataset {

@@ -50,13 +50,49 @@ fn run_without_the_data_names_the_glue_fetch_command() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("heterolora fetch glue rte"), "{err}");
 
-    // The dry run needs only config.json: exact budgets of the CPU list.
+    // The default plan: the four core methods on seeds 0-4 under cpu6, named after the task.
+    let out = heterolora()
+        .current_dir(dir.path())
+        .args(["study", "--task", "mrpc", "--dry-run", "--tracking-uri"])
+        .arg(dir.path().join("mlflow.db"))
+        .env("HETEROLORA_MODEL_DIR", &model)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("study `mrpc` on mrpc"), "{text}");
+    assert!(text.contains("protocol cpu6: 6 epochs"), "{text}");
+    assert!(text.contains("20 children, 0 already finished"), "{text}");
+    for method in [
+        "uniform-r2",
+        "static-grad-norm",
+        "random",
+        "dynamic-grad-norm",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{method} ")))
+            .unwrap_or_else(|| panic!("{method} missing from\n{text}"));
+        assert!(
+            line.contains("18432") && line.ends_with("0 1 2 3 4"),
+            "{line}"
+        );
+    }
+    assert!(!text.contains("uniform-r8"), "{text}");
+
+    // The dry run needs only config.json: exact budgets of the first study's 12-method list.
     let out = heterolora()
         .current_dir(dir.path())
         .args([
             "study",
             "--task",
             "mrpc",
+            "--protocol",
+            "cpu",
             "--dry-run",
             "--seeds",
             "0",

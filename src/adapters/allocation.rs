@@ -1,7 +1,7 @@
 //! [`Allocation`]: which slots are on, at which rank and alpha, and where that choice came from.
 
 pub use super::alpha::SlotRank;
-use crate::adapters::{ModelDims, SearchSpace, SlotId, SlotTable};
+use crate::adapters::{ModelDims, SearchSpace, SlotId, SlotSizes, SlotTable};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -72,7 +72,7 @@ impl Allocation {
 
     /// Exact number of trainable adapter parameters: sum over enabled slots of r * (d_in + d_out),
     /// with BERT-shaped maps (every attention map `hidden x hidden`); a model with grouped-query
-    /// attention needs [`Allocation::trainable_params_in`].
+    /// attention or a gate needs [`Allocation::trainable_params_in`] with its table.
     pub fn trainable_params(&self) -> usize {
         self.ranks
             .iter()
@@ -147,7 +147,7 @@ impl Allocation {
     /// equal-budget baseline (r = 2 everywhere against r = 8 on a quarter).
     pub fn uniform(
         space: &SearchSpace,
-        dims: &ModelDims,
+        dims: &impl SlotSizes,
         r: usize,
         lora_alpha: f64,
     ) -> Result<Allocation> {
@@ -155,7 +155,7 @@ impl Allocation {
             return Err(Error::invalid("r", r, "a rank >= 1"));
         }
         super::alpha::AlphaRule::Fixed(lora_alpha).check("lora_alpha")?;
-        let cands = candidates(space, dims)?;
+        let cands = dims.candidates(space)?;
         let ranks = cands
             .iter()
             .map(|&s| (s, SlotRank { r, lora_alpha }))
@@ -164,7 +164,7 @@ impl Allocation {
         meta.insert("r".into(), r.to_string());
         meta.insert("lora_alpha".into(), lora_alpha.to_string());
         Ok(Allocation {
-            dims: *dims,
+            dims: dims.model_dims(),
             candidates: cands,
             ranks,
             method: "uniform".into(),

@@ -325,8 +325,15 @@ impl SlotTable {
             .flatten()
     }
 
-    /// The candidate slots of `space` that this model has, in (layer, kind) order.
+    /// The candidate slots of `space` that this model has, in (layer, kind) order. A space that
+    /// names every BERT LoRA kind (`lora`, `all`) means every LoRA map, so on a gated
+    /// architecture it takes the gate too.
     pub fn slots(&self, space: &SearchSpace) -> Vec<SlotId> {
+        let mut space = space.clone();
+        let every_lora = SlotKind::LORA.iter().all(|k| space.kinds.contains(k));
+        if every_lora && !space.kinds.contains(&SlotKind::FfnGate) {
+            space.kinds.push(SlotKind::FfnGate);
+        }
         space
             .slots(self.num_layers)
             .into_iter()
@@ -350,6 +357,54 @@ impl SlotTable {
             hidden_size: self.hidden_size,
             intermediate_size: self.intermediate_size,
         }
+    }
+}
+
+/// What allocators size slots with: BERT's [`ModelDims`] (every attention map
+/// `hidden x hidden`) or a model's [`SlotTable`] (grouped-query k/v maps are smaller, Llama has
+/// a gate), so that budgets are exact on any backbone.
+pub trait SlotSizes {
+    /// Layers, hidden and feed-forward width: what an [`super::Allocation`] records.
+    fn model_dims(&self) -> ModelDims;
+    /// The candidate slots of `space` on this model, in (layer, kind) order.
+    fn candidates(&self, space: &SearchSpace) -> crate::Result<Vec<SlotId>>;
+    /// Trainable parameters of a rank-`r` adapter on the candidate `slot`: r * (d_in + d_out).
+    fn slot_params(&self, slot: SlotId, r: usize) -> usize;
+    /// `(d_in, d_out)` of a slot kind.
+    fn kind_dims(&self, kind: SlotKind) -> (usize, usize);
+}
+
+impl SlotSizes for ModelDims {
+    fn model_dims(&self) -> ModelDims {
+        *self
+    }
+    fn candidates(&self, space: &SearchSpace) -> crate::Result<Vec<SlotId>> {
+        super::allocation::candidates(space, self)
+    }
+    fn slot_params(&self, slot: SlotId, r: usize) -> usize {
+        slot.params_at_rank(r, self)
+    }
+    fn kind_dims(&self, kind: SlotKind) -> (usize, usize) {
+        kind.dims(self)
+    }
+}
+
+impl SlotSizes for SlotTable {
+    fn model_dims(&self) -> ModelDims {
+        SlotTable::model_dims(self)
+    }
+    fn candidates(&self, space: &SearchSpace) -> crate::Result<Vec<SlotId>> {
+        if self.architecture == Architecture::Bert {
+            return super::allocation::candidates(space, &SlotTable::model_dims(self));
+        }
+        super::allocation::candidates_in(space, self)
+    }
+    fn slot_params(&self, slot: SlotId, r: usize) -> usize {
+        self.dims(slot.kind).map_or(0, |(i, o)| r * (i + o))
+    }
+    fn kind_dims(&self, kind: SlotKind) -> (usize, usize) {
+        self.dims(kind)
+            .unwrap_or_else(|| kind.dims(&SlotTable::model_dims(self)))
     }
 }
 

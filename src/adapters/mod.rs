@@ -16,7 +16,7 @@ pub mod slot;
 
 pub use allocation::{candidates, candidates_in, Allocation, AllocationSummary, SlotRank};
 pub use alpha::{AlphaRule, AlphaRules};
-pub use backbone::{Architecture, SlotTable};
+pub use backbone::{Architecture, SlotSizes, SlotTable};
 pub use lora::LoraAdapter;
 pub use shortcut::ShortcutPlacement;
 pub use slot::{ModelDims, SearchSpace, SlotId, SlotKind};

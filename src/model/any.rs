@@ -1,8 +1,9 @@
 //! [`Classifier`]: a thin enum over the backbones, BERT's [`SequenceClassifier`] and the decoders'
 //! [`DecoderClassifier`], with the operations scoring and fine-tuning need (slots, forward, loss,
-//! trainable variables, adapter files). It is the first step of a backbone abstraction: the proxy
-//! engine and the trainer still take a [`SequenceClassifier`]; [`crate::proxy::decoder`] and
-//! [`crate::train::decoder`] run grad-norm and AdamW steps on any [`Classifier`].
+//! trainable variables, adapter files). Everything scoring and training use of it is
+//! [`super::AdaptedClassifier`], which both backbones implement: [`crate::proxy::gradient_pass`],
+//! [`crate::proxy::score_on`] and [`crate::train::Trainer`] take a [`Classifier`] as they take
+//! either model.
 //!
 //! ```no_run
 //! use heterolora::model::Classifier;
@@ -14,15 +15,17 @@
 //! # Ok(()) }
 //! ```
 
+use super::decoder::classifier::{model_type, read_config};
 use super::decoder::DecoderClassifier;
 use super::SequenceClassifier;
-use crate::adapters::{Allocation, Architecture, LoraAdapter, SlotId, SlotTable};
+use crate::adapters::{Architecture, SlotTable};
 use crate::rng::Rng;
-use crate::{Error, Result};
-use candle_core::{DType, Device, Tensor, Var};
+use crate::Result;
+use candle_core::{DType, Device, Tensor};
 use std::path::Path;
 
-/// A sequence classifier on any supported backbone. Cloning shares the trainable variables.
+/// A sequence classifier on any supported backbone. Cloning shares the trainable variables; slots,
+/// loss, trainable variables and adapter files are [`super::AdaptedClassifier`]'s.
 #[derive(Debug, Clone)]
 pub enum Classifier {
     /// BERT: `[CLS]` through the pooler (or the token mean), token types.
@@ -52,11 +55,12 @@ impl Classifier {
         device: &Device,
         seed: u64,
     ) -> Result<Self> {
-        let p = model_dir.join("config.json");
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::parse(&p, e.line(), e.to_string()))?;
-        match v.get("model_type").and_then(|t| t.as_str()) {
+        // Without a config.json, BERT's loader says how to fetch the model.
+        let v = match model_dir.join("config.json").exists() {
+            true => read_config(model_dir)?.1,
+            false => serde_json::Value::Null,
+        };
+        match model_type(&v) {
             Some("opt" | "llama" | "qwen2") => Ok(Classifier::Decoder(
                 DecoderClassifier::from_pretrained(model_dir, num_labels, dtype, device, seed)?,
             )),
@@ -102,78 +106,6 @@ impl Classifier {
                 m.forward(input_ids, tt, attention_mask, rng)
             }
             Classifier::Decoder(m) => m.forward(input_ids, attention_mask, rng),
-        }
-    }
-
-    pub fn loss(&self, logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        match self {
-            Classifier::Encoder(m) => m.loss(logits, labels),
-            Classifier::Decoder(m) => m.loss(logits, labels),
-        }
-    }
-
-    pub fn add_slot(&mut self, slot: SlotId, r: usize, lora_alpha: f64) -> Result<()> {
-        match self {
-            Classifier::Encoder(m) => m.add_slot(slot, r, lora_alpha),
-            Classifier::Decoder(m) => m.add_slot(slot, r, lora_alpha),
-        }
-    }
-
-    /// Enables exactly the allocation's slots at its ranks (see the two models' methods).
-    pub fn apply_allocation(&mut self, alloc: &Allocation) -> Result<()> {
-        match self {
-            Classifier::Encoder(m) => m.apply_allocation(alloc),
-            Classifier::Decoder(m) => m.apply_allocation(alloc),
-        }
-    }
-
-    pub fn set_enabled(&mut self, slot: SlotId, on: bool) -> Result<()> {
-        match self {
-            Classifier::Encoder(m) => m.set_enabled(slot, on),
-            Classifier::Decoder(m) => m.set_enabled(slot, on),
-        }
-    }
-
-    pub fn adapter(&self, slot: SlotId) -> Option<&LoraAdapter> {
-        match self {
-            Classifier::Encoder(m) => m.adapter(slot),
-            Classifier::Decoder(m) => m.adapter(slot),
-        }
-    }
-
-    pub fn enabled_slots(&self) -> Vec<SlotId> {
-        match self {
-            Classifier::Encoder(m) => m.enabled_slots(),
-            Classifier::Decoder(m) => m.enabled_slots(),
-        }
-    }
-
-    /// Enabled adapters and the head, by PEFT key.
-    pub fn trainable_vars(&self) -> Vec<(String, Var)> {
-        match self {
-            Classifier::Encoder(m) => m.trainable_vars(),
-            Classifier::Decoder(m) => m.trainable_vars(),
-        }
-    }
-
-    pub fn trainable_params(&self) -> usize {
-        match self {
-            Classifier::Encoder(m) => m.trainable_params(),
-            Classifier::Decoder(m) => m.trainable_params(),
-        }
-    }
-
-    pub fn save_adapters(&self, dir: &Path) -> Result<()> {
-        match self {
-            Classifier::Encoder(m) => m.save_adapters(dir),
-            Classifier::Decoder(m) => m.save_adapters(dir),
-        }
-    }
-
-    pub fn load_adapters(&mut self, dir: &Path) -> Result<()> {
-        match self {
-            Classifier::Encoder(m) => m.load_adapters(dir),
-            Classifier::Decoder(m) => m.load_adapters(dir),
         }
     }
 }

@@ -363,28 +363,7 @@ impl SequenceClassifier {
     /// Scalar loss: cross-entropy against u32 class labels `[b]`, or mean squared error against
     /// f32 targets `[b]` when `num_labels == 1` (as `BertForSequenceClassification`).
     pub fn loss(&self, logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        let b = logits.dim(0)?;
-        if labels.dims() != [b] {
-            return Err(Error::Shape {
-                name: "labels".into(),
-                expected: vec![b],
-                actual: labels.dims().to_vec(),
-            });
-        }
-        // Half-precision logits are promoted: the log-sum-exp needs the range.
-        let logits = match logits.dtype() {
-            DType::F16 | DType::BF16 => logits.to_dtype(DType::F32)?,
-            _ => logits.clone(),
-        };
-        let labels = labels.to_device(logits.device())?;
-        if self.num_labels == 1 {
-            let pred = logits.squeeze(1)?;
-            let target = labels.to_dtype(pred.dtype())?;
-            Ok(candle_nn::loss::mse(&pred, &target)?)
-        } else {
-            let target = labels.to_dtype(DType::U32)?;
-            Ok(candle_nn::loss::cross_entropy(&logits, &target)?)
-        }
+        super::primitives::classification_loss(logits, labels, self.num_labels)
     }
 
     /// A copy with every weight (base, adapters, head) mapped by `f`, e.g. `abs` for SynFlow.

@@ -32,13 +32,102 @@ pub const STATE_FILE: &str = "heterolora_adapters.json";
 /// Our weights file name (shortcuts, disabled adapters, head).
 pub const WEIGHTS_FILE: &str = "heterolora_adapters.safetensors";
 
+/// Rank, alpha, run-time scale and on/off of one saved adapter (both backbones' state files).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SlotState {
-    r: usize,
-    lora_alpha: f64,
+pub(crate) struct SlotState {
+    pub(crate) r: usize,
+    pub(crate) lora_alpha: f64,
     #[serde(default = "one")]
-    scale: f64,
-    enabled: bool,
+    pub(crate) scale: f64,
+    pub(crate) enabled: bool,
+}
+
+/// A model's adapters sorted for saving, as both backbones write them: enabled LoRA modules and
+/// the head in PEFT's files, shortcuts, disabled adapters and the head again in ours.
+pub(crate) struct AdapterFiles {
+    peft_tensors: BTreeMap<String, Tensor>,
+    own_tensors: BTreeMap<String, Tensor>,
+    peft_slots: Vec<PeftSlot>,
+    pub(crate) states: BTreeMap<SlotId, SlotState>,
+}
+
+impl AdapterFiles {
+    /// `head`: the head's (PEFT key, tensor) pairs; `key(slot, "lora_A")`: a factor's PEFT key.
+    pub(crate) fn sort(
+        adapters: &BTreeMap<SlotId, LoraAdapter>,
+        head: &[(String, Tensor)],
+        key: impl Fn(SlotId, &str) -> String,
+    ) -> Self {
+        let mut f = AdapterFiles {
+            peft_tensors: head.iter().cloned().collect(),
+            own_tensors: head.iter().cloned().collect(),
+            peft_slots: Vec::new(),
+            states: BTreeMap::new(),
+        };
+        for (slot, ad) in adapters {
+            let in_peft = ad.enabled && !slot.kind.is_shortcut();
+            let target = if in_peft {
+                &mut f.peft_tensors
+            } else {
+                &mut f.own_tensors
+            };
+            target.insert(key(*slot, "lora_A"), ad.a.as_detached_tensor());
+            target.insert(key(*slot, "lora_B"), ad.b.as_detached_tensor());
+            if in_peft {
+                f.peft_slots.push(PeftSlot {
+                    slot: *slot,
+                    r: ad.r,
+                    lora_alpha: ad.lora_alpha * ad.scale,
+                });
+            }
+            f.states.insert(
+                *slot,
+                SlotState {
+                    r: ad.r,
+                    lora_alpha: ad.lora_alpha,
+                    scale: ad.scale,
+                    enabled: ad.enabled,
+                },
+            );
+        }
+        f
+    }
+
+    /// Writes PEFT's `adapter_config.json` (from `peft_config` of the PEFT slots) and
+    /// `adapter_model.safetensors`, and our weights file, into `dir`.
+    pub(crate) fn write(
+        &self,
+        dir: &Path,
+        peft_config: impl FnOnce(&[PeftSlot]) -> serde_json::Value,
+    ) -> Result<()> {
+        let cfg_path = dir.join(ADAPTER_CONFIG);
+        let weights_path = dir.join(ADAPTER_WEIGHTS);
+        if self.peft_slots.is_empty() {
+            // PEFT rejects an adapter without target modules: leave no stale PEFT files behind.
+            for p in [&cfg_path, &weights_path] {
+                if p.exists() {
+                    std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+                }
+            }
+        } else {
+            let text = serde_json::to_string_pretty(&peft_config(&self.peft_slots))?;
+            std::fs::write(&cfg_path, text).map_err(|e| Error::io(&cfg_path, e))?;
+            save_safetensors(&self.peft_tensors, &weights_path)?;
+        }
+        save_safetensors(&self.own_tensors, &dir.join(WEIGHTS_FILE))
+    }
+}
+
+/// Loaded adapters moved to the model's dtype and device.
+pub(crate) fn on_device(
+    adapters: BTreeMap<SlotId, LoraAdapter>,
+    dtype: candle_core::DType,
+    device: &candle_core::Device,
+) -> Result<BTreeMap<SlotId, LoraAdapter>> {
+    adapters
+        .into_iter()
+        .map(|(s, a)| Ok((s, a.map(&|t| Ok(t.to_dtype(dtype)?.to_device(device)?))?)))
+        .collect()
 }
 
 fn one() -> f64 {
@@ -89,48 +178,10 @@ impl SequenceClassifier {
                 self.head_bias.as_detached_tensor(),
             ),
         ];
-        let mut peft_tensors: BTreeMap<String, Tensor> = head.iter().cloned().collect();
-        let mut own_tensors: BTreeMap<String, Tensor> = head.iter().cloned().collect();
-        let mut peft_slots = Vec::new();
-        let mut states = BTreeMap::new();
-        for (slot, ad) in &self.adapters {
-            let in_peft = ad.enabled && !slot.kind.is_shortcut();
-            let target = if in_peft {
-                &mut peft_tensors
-            } else {
-                &mut own_tensors
-            };
-            target.insert(peft::slot_key(*slot, "lora_A"), ad.a.as_detached_tensor());
-            target.insert(peft::slot_key(*slot, "lora_B"), ad.b.as_detached_tensor());
-            if in_peft {
-                peft_slots.push(PeftSlot {
-                    slot: *slot,
-                    r: ad.r,
-                    lora_alpha: ad.lora_alpha * ad.scale,
-                });
-            }
-            states.insert(
-                *slot,
-                SlotState {
-                    r: ad.r,
-                    lora_alpha: ad.lora_alpha,
-                    scale: ad.scale,
-                    enabled: ad.enabled,
-                },
-            );
-        }
-        let cfg_path = dir.join(ADAPTER_CONFIG);
-        let weights_path = dir.join(ADAPTER_WEIGHTS);
-        if peft_slots.is_empty() {
-            // PEFT rejects an adapter without target modules: leave no stale PEFT files behind.
-            for p in [&cfg_path, &weights_path] {
-                if p.exists() {
-                    std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
-                }
-            }
-        } else {
+        let files = AdapterFiles::sort(&self.adapters, &head, peft::slot_key);
+        files.write(dir, |peft_slots| {
             let mut cfg = adapter_config_json(
-                &peft_slots,
+                peft_slots,
                 self.cfg.num_hidden_layers,
                 self.lora_dropout,
                 crate::adapters::peft_base::vouched_base(self.cfg.name_or_path.as_deref()),
@@ -143,11 +194,9 @@ impl SequenceClassifier {
                     );
                 }
             }
-            let text = serde_json::to_string_pretty(&cfg)?;
-            std::fs::write(&cfg_path, text).map_err(|e| Error::io(&cfg_path, e))?;
-            save_safetensors(&peft_tensors, &weights_path)?;
-        }
-        save_safetensors(&own_tensors, &dir.join(WEIGHTS_FILE))?;
+            cfg
+        })?;
+        let states = files.states;
         let state = AdapterState {
             format: FORMAT.into(),
             version: 1,
@@ -276,10 +325,7 @@ impl SequenceClassifier {
 
         // Everything checked: now change the model.
         let (dtype, device) = (self.dtype, self.device.clone());
-        self.adapters = adapters
-            .into_iter()
-            .map(|(s, a)| Ok((s, a.map(&|t| Ok(t.to_dtype(dtype)?.to_device(&device)?))?)))
-            .collect::<Result<_>>()?;
+        self.adapters = on_device(adapters, dtype, &device)?;
         if let (Some(w), Some(b)) = head {
             self.num_labels = w.dim(0)?;
             self.head_weight = Var::from_tensor(&w.to_dtype(dtype)?)?;

@@ -10,9 +10,11 @@
 //! - [`classifier`]: [`SequenceClassifier`], the owned handle notebooks and the trainer use.
 //! - [`decoder`]: OPT, Llama and Qwen2 decoders with the same slots, under
 //!   [`decoder::DecoderClassifier`]; [`any`]: [`Classifier`], an enum over both.
+//! - [`adapted`]: [`AdaptedClassifier`], what scoring and training use of any of them.
 //! - [`probe`]: hooks for zero-cost proxies that need dL/dW0 or dL/dz.
 //! - `slots`, `io`, `summary`: slot management, adapter files, parameter tables.
 
+pub mod adapted;
 pub mod any;
 pub mod attention;
 pub mod classifier;
@@ -24,15 +26,16 @@ pub mod encoder;
 mod eval;
 pub mod fused;
 pub mod head_pooling;
-mod io;
+pub(crate) mod io;
 pub mod layer;
 pub mod nn;
 pub mod primitives;
 pub mod probe;
-mod slots;
+pub(crate) mod slots;
 pub mod summary;
 pub(crate) mod weights;
 
+pub use adapted::AdaptedClassifier;
 pub use any::Classifier;
 pub use classifier::SequenceClassifier;
 pub use config::{BertConfig, HiddenAct};

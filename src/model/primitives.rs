@@ -68,3 +68,37 @@ pub fn dropout_with_seed(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
         .to_dtype(x.dtype())?;
     Ok((x * mask)?)
 }
+
+/// Scalar loss of logits `[b, num_labels]`: cross-entropy against u32 class labels `[b]`, or mean
+/// squared error against f32 targets `[b]` when `num_labels == 1` (as transformers' sequence
+/// classifiers); every backbone's `loss`.
+pub(crate) fn classification_loss(
+    logits: &Tensor,
+    labels: &Tensor,
+    num_labels: usize,
+) -> Result<Tensor> {
+    let b = logits.dim(0)?;
+    if labels.dims() != [b] {
+        return Err(crate::Error::Shape {
+            name: "labels".into(),
+            expected: vec![b],
+            actual: labels.dims().to_vec(),
+        });
+    }
+    // Half-precision logits are promoted: the log-sum-exp needs the range.
+    let logits = match logits.dtype() {
+        candle_core::DType::F16 | candle_core::DType::BF16 => {
+            logits.to_dtype(candle_core::DType::F32)?
+        }
+        _ => logits.clone(),
+    };
+    let labels = labels.to_device(logits.device())?;
+    if num_labels == 1 {
+        let pred = logits.squeeze(1)?;
+        let target = labels.to_dtype(pred.dtype())?;
+        Ok(candle_nn::loss::mse(&pred, &target)?)
+    } else {
+        let target = labels.to_dtype(candle_core::DType::U32)?;
+        Ok(candle_nn::loss::cross_entropy(&logits, &target)?)
+    }
+}

@@ -4,7 +4,7 @@
 use super::classifier::SequenceClassifier;
 use super::probe::{ProbeMode, ProbeState, SlotProbe};
 use crate::adapters::Allocation;
-use crate::adapters::{peft, LoraAdapter, SlotId, SlotTable};
+use crate::adapters::{peft, LoraAdapter, ModelDims, SlotId, SlotTable};
 use crate::{Error, Result};
 use candle_core::{Tensor, Var};
 use std::collections::BTreeMap;
@@ -45,21 +45,11 @@ impl SequenceClassifier {
     /// B zeros) and enables it, replacing any adapter the slot had.
     pub fn add_slot(&mut self, slot: SlotId, r: usize, lora_alpha: f64) -> Result<()> {
         self.check_slot(slot)?;
-        if r == 0 {
-            return Err(Error::invalid(
-                format!("r of {slot}"),
-                0,
-                "rank >= 1 (rank 0 means no adapter: leave the slot out)",
-            ));
-        }
-        let (d_in, d_out) = self
-            .slot_table()
-            .dims(slot.kind)
-            .expect("check_slot accepted the kind");
-        let ad = LoraAdapter::new(
+        let table = self.slot_table();
+        let ad = fresh_adapter(
             &mut self.rng,
-            d_in,
-            d_out,
+            &table,
+            slot,
             r,
             lora_alpha,
             self.dtype,
@@ -88,39 +78,9 @@ impl SequenceClassifier {
     /// adapter of the same rank keeps its weights (its alpha is updated); a different rank gets a
     /// fresh adapter; every other adapter is disabled, weights kept.
     pub fn apply_allocation(&mut self, alloc: &Allocation) -> Result<()> {
-        let dims = self.dims();
-        if alloc.dims != dims {
-            return Err(Error::Config {
-                field: "allocation.dims".into(),
-                reason: format!(
-                    "allocation is for {:?}, the model has {:?}",
-                    alloc.dims, dims
-                ),
-            });
-        }
-        for (slot, sr) in &alloc.ranks {
-            self.check_slot(*slot)?;
-            if sr.r == 0 {
-                return Err(Error::invalid(
-                    format!("r of {slot}"),
-                    0,
-                    "rank >= 1 in an allocation",
-                ));
-            }
-        }
-        for (slot, ad) in self.adapters.iter_mut() {
-            if !alloc.ranks.contains_key(slot) {
-                ad.enabled = false;
-            }
-        }
-        for (slot, sr) in &alloc.ranks {
-            match self.adapters.get_mut(slot) {
-                Some(ad) if ad.r == sr.r => {
-                    ad.lora_alpha = sr.lora_alpha;
-                    ad.enabled = true;
-                }
-                _ => self.add_slot(*slot, sr.r, sr.lora_alpha)?,
-            }
+        check_allocation(alloc, &self.dims(), |s| self.check_slot(s))?;
+        for (slot, r, alpha) in switch_to_allocation(&mut self.adapters, alloc) {
+            self.add_slot(slot, r, alpha)?;
         }
         Ok(())
     }
@@ -213,11 +173,7 @@ impl SequenceClassifier {
         &self,
         it: impl Iterator<Item = (&'a SlotId, &'a LoraAdapter)>,
     ) -> Vec<(String, Var)> {
-        let mut out = Vec::new();
-        for (slot, ad) in it {
-            out.push((peft::slot_key(*slot, "lora_A"), ad.a.clone()));
-            out.push((peft::slot_key(*slot, "lora_B"), ad.b.clone()));
-        }
+        let mut out = named_factors(it, peft::slot_key);
         out.extend(self.head_vars());
         out
     }
@@ -265,26 +221,13 @@ impl SequenceClassifier {
 
     /// Probes `slots` in the next forward passes (see [`super::probe`]); replaces earlier probes.
     pub fn set_probes(&mut self, slots: &[SlotId], mode: ProbeMode) -> Result<()> {
-        let mut state = ProbeState {
-            mode,
-            ..Default::default()
-        };
-        let h = self.cfg.hidden_size;
         for &slot in slots {
             self.check_slot(slot)?;
-            state.slots.insert(slot);
-            if mode.frozen_weight_grad {
-                let w = match self.bert.slot_linear(slot) {
-                    Some(lin) => lin.weight.copy()?,
-                    None if slot.kind.is_identity_shortcut() => {
-                        Tensor::eye(h, self.dtype, &self.device)?
-                    }
-                    None => Tensor::zeros((h, h), self.dtype, &self.device)?,
-                };
-                state.frozen.insert(slot, Var::from_tensor(&w)?);
-            }
         }
-        self.probes = state;
+        let (h, dtype, device) = (self.cfg.hidden_size, self.dtype, &self.device);
+        self.probes = probe_state(slots, mode, h, dtype, device, |s| {
+            self.bert.slot_linear(s).map(|l| l.weight.clone())
+        })?;
         Ok(())
     }
 
@@ -297,6 +240,125 @@ impl SequenceClassifier {
     pub fn take_probes(&self) -> BTreeMap<SlotId, SlotProbe> {
         self.probes.take()
     }
+}
+
+/// Probes on `slots` (checked by the caller) in `mode`; with `frozen_weight_grad`, each gets a
+/// variable copy of its frozen map: `weight(slot)` `[d_out, d_in]` for LoRA slots, the identity
+/// or zeros `[hidden, hidden]` for shortcuts.
+pub(crate) fn probe_state(
+    slots: &[SlotId],
+    mode: ProbeMode,
+    hidden: usize,
+    dtype: candle_core::DType,
+    device: &candle_core::Device,
+    weight: impl Fn(SlotId) -> Option<Tensor>,
+) -> Result<ProbeState> {
+    let mut state = ProbeState {
+        mode,
+        ..Default::default()
+    };
+    for &slot in slots {
+        state.slots.insert(slot);
+        if mode.frozen_weight_grad {
+            let w = match weight(slot) {
+                Some(w) => w.copy()?,
+                None if slot.kind.is_identity_shortcut() => Tensor::eye(hidden, dtype, device)?,
+                None => Tensor::zeros((hidden, hidden), dtype, device)?,
+            };
+            state.frozen.insert(slot, Var::from_tensor(&w)?);
+        }
+    }
+    Ok(state)
+}
+
+/// A fresh adapter of rank `r` on a slot of `table` (checked by the caller): PEFT's init, A
+/// Kaiming-uniform `[r, d_in]` from `rng`, B zeros `[d_out, r]`.
+pub(crate) fn fresh_adapter(
+    rng: &mut crate::rng::Rng,
+    table: &SlotTable,
+    slot: SlotId,
+    r: usize,
+    lora_alpha: f64,
+    dtype: candle_core::DType,
+    device: &candle_core::Device,
+) -> Result<LoraAdapter> {
+    if r == 0 {
+        return Err(Error::invalid(
+            format!("r of {slot}"),
+            0,
+            "rank >= 1 (rank 0 means no adapter: leave the slot out)",
+        ));
+    }
+    let (d_in, d_out) = table
+        .dims(slot.kind)
+        .ok_or_else(|| Error::UnknownSlot(slot.to_string()))?;
+    LoraAdapter::new(rng, d_in, d_out, r, lora_alpha, dtype, device)
+}
+
+/// `lora_A` and `lora_B` of each adapter, named by `key(slot, "lora_A")`.
+pub(crate) fn named_factors<'a>(
+    adapters: impl Iterator<Item = (&'a SlotId, &'a LoraAdapter)>,
+    key: impl Fn(SlotId, &str) -> String,
+) -> Vec<(String, Var)> {
+    let mut out = Vec::new();
+    for (slot, ad) in adapters {
+        out.push((key(*slot, "lora_A"), ad.a.clone()));
+        out.push((key(*slot, "lora_B"), ad.b.clone()));
+    }
+    out
+}
+
+/// Fails unless `alloc` is for a model of `dims` whose slots `check_slot` accepts, at ranks >= 1.
+pub(crate) fn check_allocation(
+    alloc: &Allocation,
+    dims: &ModelDims,
+    check_slot: impl Fn(SlotId) -> Result<()>,
+) -> Result<()> {
+    if alloc.dims != *dims {
+        return Err(Error::Config {
+            field: "allocation.dims".into(),
+            reason: format!(
+                "allocation is for {:?}, the model has {:?}",
+                alloc.dims, dims
+            ),
+        });
+    }
+    for (slot, sr) in &alloc.ranks {
+        check_slot(*slot)?;
+        if sr.r == 0 {
+            return Err(Error::invalid(
+                format!("r of {slot}"),
+                0,
+                "rank >= 1 in an allocation",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Puts a checked allocation in force on `adapters`: adapters outside it off, those of the
+/// allocated rank on at its alpha (weights kept). Returns the `(slot, r, lora_alpha)` that need
+/// a fresh adapter (none yet, or another rank), for the model's `add_slot`.
+pub(crate) fn switch_to_allocation(
+    adapters: &mut BTreeMap<SlotId, LoraAdapter>,
+    alloc: &Allocation,
+) -> Vec<(SlotId, usize, f64)> {
+    for (slot, ad) in adapters.iter_mut() {
+        if !alloc.ranks.contains_key(slot) {
+            ad.enabled = false;
+        }
+    }
+    let mut fresh = Vec::new();
+    for (slot, sr) in &alloc.ranks {
+        match adapters.get_mut(slot) {
+            Some(ad) if ad.r == sr.r => {
+                ad.lora_alpha = sr.lora_alpha;
+                ad.enabled = true;
+            }
+            _ => fresh.push((*slot, sr.r, sr.lora_alpha)),
+        }
+    }
+    fresh
 }
 
 #[cfg(test)]

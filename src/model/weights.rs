@@ -190,6 +190,21 @@ pub(crate) fn load_linear(
     dtype: DType,
     device: &Device,
 ) -> Result<super::nn::Linear> {
+    load_linear_maybe_bias(src, name, d_in, d_out, true, std, dtype, device)
+}
+
+/// A Hugging Face `nn.Linear(d_in, d_out, bias = bias)` named `name`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn load_linear_maybe_bias(
+    src: &mut WeightSource,
+    name: &str,
+    d_in: usize,
+    d_out: usize,
+    bias: bool,
+    std: f64,
+    dtype: DType,
+    device: &Device,
+) -> Result<super::nn::Linear> {
     let w = src.get(
         &format!("{name}.weight"),
         &[d_out, d_in],
@@ -198,15 +213,19 @@ pub(crate) fn load_linear(
         dtype,
         device,
     )?;
-    let b = src.get(
-        &format!("{name}.bias"),
-        &[d_out],
-        Init::Zeros,
-        std,
-        dtype,
-        device,
-    )?;
-    Ok(super::nn::Linear::new(w, Some(b)))
+    let b = if bias {
+        Some(src.get(
+            &format!("{name}.bias"),
+            &[d_out],
+            Init::Zeros,
+            std,
+            dtype,
+            device,
+        )?)
+    } else {
+        None
+    };
+    Ok(super::nn::Linear::new(w, b))
 }
 
 /// A Hugging Face `nn.LayerNorm` named `name`.

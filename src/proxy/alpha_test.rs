@@ -21,6 +21,9 @@
 //! Cost: slots x (up to 4) x `eval_batches` forward passes, plus one baseline and `train_steps`
 //! training steps; with 12 slots and 4 batches, about 200 forward passes, several times a
 //! gradient pass over 32 batches (see the `bench score` subcommand).
+//!
+//! BERT only (its brief training and metrics run on BERT's classifier): on a decoder,
+//! [`super::score_on`] returns an [`crate::Error::Config`] naming the architecture.
 
 use super::engine::{check_inputs, working_copy};
 use super::{FreshAdapters, Proxy, Scores};

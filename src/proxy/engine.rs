@@ -2,7 +2,8 @@
 //! gradient-based proxies need (dL/dA, dL/dB, dL/dW0, Fisher terms, slot Jacobians), so that
 //! several proxies can be scored from one pass ([`super::score_all`]) and each also alone.
 //!
-//! Scoring never changes the caller's model: it works on a [`SequenceClassifier::deep_clone`]
+//! It runs on any backbone ([`AdaptedClassifier`]: BERT, OPT, Llama, Qwen2).
+//! Scoring never changes the caller's model: it works on a [`AdaptedClassifier::deep_clone`]
 //! (shared frozen base, copied adapters and head) in which every candidate slot is switched on,
 //! slots without an adapter getting a fresh one (PEFT init: B = 0). Passes run in evaluation mode
 //! (no dropout), so scores are deterministic given the batches; [`gradient_pass_in_mode`] can run
@@ -12,7 +13,7 @@
 use super::linalg::{host_f64, sym_eigenvalues};
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::{ProbeMode, SequenceClassifier};
+use crate::model::{AdaptedClassifier, ProbeMode};
 use crate::{Error, Result};
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
@@ -98,8 +99,8 @@ pub struct GradientStats {
 }
 
 /// Checks the inputs every proxy shares.
-pub(crate) fn check_inputs(
-    model: &SequenceClassifier,
+pub(crate) fn check_inputs<M: AdaptedClassifier>(
+    model: &M,
     batches: &[Batch],
     slots: &[SlotId],
 ) -> Result<()> {
@@ -129,8 +130,15 @@ pub(crate) fn check_inputs(
     for &s in slots {
         if !model.has_slot(s) {
             return Err(Error::UnknownSlot(format!(
-                "{s} (the model has {} layers)",
-                model.dims().num_layers
+                "{s} (the {} model has {} layers and kinds {:?})",
+                model.architecture(),
+                model.slot_table().num_layers,
+                model
+                    .architecture()
+                    .kinds()
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
             )));
         }
     }
@@ -138,11 +146,11 @@ pub(crate) fn check_inputs(
 }
 
 /// A copy of `model` with every slot of `slots` enabled; slots without an adapter get a fresh one.
-pub fn working_copy(
-    model: &SequenceClassifier,
+pub fn working_copy<M: AdaptedClassifier>(
+    model: &M,
     slots: &[SlotId],
     fresh: &FreshAdapters,
-) -> Result<SequenceClassifier> {
+) -> Result<M> {
     let mut work = model.deep_clone()?;
     for &slot in slots {
         if work.adapter(slot).is_some() {
@@ -160,10 +168,10 @@ pub fn working_copy(
 }
 
 /// The value of a slot's output z `[b, s, d_out]` given its recorded input (evaluation mode).
-fn slot_output(model: &SequenceClassifier, slot: SlotId, x: &Tensor) -> Result<Tensor> {
+fn slot_output<M: AdaptedClassifier>(model: &M, slot: SlotId, x: &Tensor) -> Result<Tensor> {
     let x = x.detach();
-    let base = match model.base().slot_linear(slot) {
-        Some(lin) => Some(lin.forward(&x)?),
+    let base = match model.frozen_output(slot, &x)? {
+        Some(y) => Some(y),
         None if slot.kind.is_identity_shortcut() => Some(x.clone()),
         None => None,
     };
@@ -177,7 +185,11 @@ fn slot_output(model: &SequenceClassifier, slot: SlotId, x: &Tensor) -> Result<T
         (None, Some(d)) => d,
         (None, None) => {
             let (b, s, _) = x.dims3()?;
-            let d_out = slot.kind.dims(&model.dims()).1;
+            let d_out = model
+                .slot_table()
+                .dims(slot.kind)
+                .ok_or_else(|| Error::UnknownSlot(slot.to_string()))?
+                .1;
             Tensor::zeros((b, s, d_out), x.dtype(), x.device())?
         }
     })
@@ -233,8 +245,8 @@ pub fn jacob_cov_score(jac: &Tensor) -> Result<Option<f64>> {
 
 /// Runs the scoring batches through a working copy of `model` and collects what `needs` asks,
 /// in evaluation mode (no dropout).
-pub fn gradient_pass(
-    model: &SequenceClassifier,
+pub fn gradient_pass<M: AdaptedClassifier>(
+    model: &M,
     batches: &[Batch],
     slots: &[SlotId],
     needs: Needs,
@@ -245,8 +257,8 @@ pub fn gradient_pass(
 
 /// [`gradient_pass`] with a mode: `dropout` `None` = evaluation mode, `Some(rng)` = training
 /// mode (the model's dropout on, masks drawn from `rng`, one draw per batch as in training).
-pub fn gradient_pass_in_mode(
-    model: &SequenceClassifier,
+pub fn gradient_pass_in_mode<M: AdaptedClassifier>(
+    model: &M,
     batches: &[Batch],
     slots: &[SlotId],
     needs: Needs,
@@ -278,12 +290,7 @@ pub fn gradient_pass_in_mode(
     }
     let mut loss_sum = 0.0;
     for (i, batch) in batches.iter().enumerate() {
-        let logits = work.forward(
-            &batch.input_ids,
-            &batch.token_type_ids,
-            &batch.attention_mask,
-            dropout.as_deref_mut(),
-        )?;
+        let logits = work.forward_batch(batch, dropout.as_deref_mut())?;
         let loss = work.loss(&logits, &batch.labels)?;
         let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         if !lv.is_finite() {

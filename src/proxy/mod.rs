@@ -2,7 +2,9 @@
 //!
 //! Every proxy implements [`Proxy`]; [`by_name`] builds one from its name, [`ScoringData`] takes
 //! the first N training batches (unshuffled, as the reference), [`score_all`] scores several
-//! proxies sharing one gradient pass. Scoring never changes the model it is given.
+//! proxies sharing one gradient pass. Scoring never changes the model it is given. The gradient
+//! pass is generic over [`crate::model::AdaptedClassifier`]: [`score_on`] scores a decoder (OPT,
+//! Llama, Qwen2) with every proxy built on it.
 //!
 //! | name | formula per slot (A, B: adapter factors; W0: frozen map; sums over N batches) | blind at B = 0 |
 //! |---|---|---|
@@ -47,7 +49,6 @@
 //! DynamicReallocator::new(DynamicSchedule::default(), topk, space, seed)?))`.
 
 pub mod alpha_test;
-pub mod backbones;
 pub mod constant;
 pub mod data;
 pub mod engine;
@@ -77,7 +78,7 @@ pub use w0_grad::{W0GradNorm, W0GradSpectrum};
 
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
+use crate::model::{AdaptedClassifier, SequenceClassifier};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -118,6 +119,41 @@ impl std::fmt::Debug for dyn Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Proxy({})", self.name())
     }
+}
+
+/// Scores of `proxy` on any backbone ([`AdaptedClassifier`]). On BERT this is `proxy.score`;
+/// on a decoder, proxies built on the shared gradient pass (grad-norm, snip, snip-w0, fisher,
+/// jacob-cov, w0-grad-norm, w0-grad-spectrum) run it with default fresh adapters
+/// ([`FreshAdapters::default`]: rank 8), `constant` needs no model, and the others (synflow,
+/// alpha-test: BERT's embeddings path and training loop) are an [`Error::Config`] naming the
+/// architecture.
+pub fn score_on<M: AdaptedClassifier>(
+    proxy: &dyn Proxy,
+    model: &mut M,
+    batches: &[Batch],
+    slots: &[SlotId],
+    rng: &mut Rng,
+) -> Result<Scores> {
+    let arch = model.architecture();
+    if let Some(bert) = model.as_bert_mut() {
+        return proxy.score(bert, batches, slots, rng);
+    }
+    let Some(needs) = proxy.gradient_needs() else {
+        if proxy.name() == Constant.name() {
+            engine::check_inputs(model, batches, slots)?;
+            return Ok(Constant::ones(slots));
+        }
+        return Err(Error::Config {
+            field: "proxy".into(),
+            reason: format!(
+                "`{}` runs on BERT only; on a {arch} model use a proxy of the gradient pass \
+                 (grad-norm, snip, fisher, jacob-cov, w0-grad-norm, w0-grad-spectrum) or constant",
+                proxy.name()
+            ),
+        });
+    };
+    let stats = gradient_pass(model, batches, slots, needs, &FreshAdapters::default())?;
+    proxy.from_gradients(&stats, rng)
 }
 
 /// `score` of a proxy built on the gradient pass.

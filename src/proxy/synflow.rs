@@ -10,6 +10,9 @@
 //! With a fresh adapter (B = 0) both products vanish exactly: SynFlow scores every fresh slot 0.
 //! Our BERT is post-LN, so LayerNorm re-centres the all-ones signal; SynFlow's conservation
 //! argument (for ReLU networks without normalisation) does not hold here, as in the reference.
+//!
+//! BERT only (it feeds all-ones embeddings through BERT's encoder): on a decoder,
+//! [`super::score_on`] returns an [`crate::Error::Config`] naming the architecture.
 
 use super::engine::{check_inputs, working_copy};
 use super::{abs_dot, FreshAdapters, Proxy, Scores};

@@ -5,7 +5,7 @@
 //! B is d_out x r), for LoRA modules and shortcuts alike; budgets are sums of these, never estimates.
 
 use crate::adapters::Allocation;
-use crate::adapters::{ModelDims, SlotId};
+use crate::adapters::{SlotId, SlotSizes, SlotTable};
 use crate::search::topk::top_counts;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -30,12 +30,12 @@ impl Budget {
     }
 
     /// What uniform rank `r` on every candidate costs: the equal-budget baseline.
-    pub fn same_as_uniform(candidates: &[SlotId], dims: &ModelDims, r: usize) -> Result<Self> {
+    pub fn same_as_uniform(candidates: &[SlotId], dims: &impl SlotSizes, r: usize) -> Result<Self> {
         if r == 0 {
             return Err(Error::invalid("r", r, "a rank >= 1"));
         }
         Ok(Budget {
-            params: candidates.iter().map(|s| s.params_at_rank(r, dims)).sum(),
+            params: candidates.iter().map(|s| dims.slot_params(*s, r)).sum(),
             origin: format!("uniform:r={r} over {} slots", candidates.len()),
         })
     }
@@ -50,7 +50,7 @@ impl Budget {
     /// [`Budget::of_allocation`].
     pub fn same_as_top_p(
         candidates: &[SlotId],
-        dims: &ModelDims,
+        dims: &impl SlotSizes,
         p: f64,
         r: usize,
     ) -> Result<Self> {
@@ -64,7 +64,7 @@ impl Budget {
             if pool.is_empty() {
                 return 0;
             }
-            let sum: usize = pool.iter().map(|s| s.params_at_rank(r, dims)).sum();
+            let sum: usize = pool.iter().map(|s| dims.slot_params(**s, r)).sum();
             // u128 because k * sum overflows usize only on absurd models, but cheaply avoided.
             ((k as u128 * sum as u128) / pool.len() as u128) as usize
         };
@@ -78,6 +78,15 @@ impl Budget {
         })
     }
 
+    /// Exactly what an existing allocation trains on the model `table` describes (decoders:
+    /// grouped-query k/v maps, the gate).
+    pub fn of_allocation_in(a: &Allocation, table: &SlotTable) -> Result<Self> {
+        Ok(Budget {
+            params: a.trainable_params_in(table)?,
+            origin: format!("same as the `{}` allocation", a.method),
+        })
+    }
+
     /// Exactly what an existing allocation trains.
     pub fn of_allocation(a: &Allocation) -> Self {
         Budget {
@@ -87,10 +96,10 @@ impl Budget {
     }
 
     /// Fails when the budget cannot buy even one rank-1 adapter on the cheapest candidate.
-    pub fn check(&self, candidates: &[SlotId], dims: &ModelDims) -> Result<()> {
+    pub fn check(&self, candidates: &[SlotId], dims: &impl SlotSizes) -> Result<()> {
         let cheapest = candidates
             .iter()
-            .map(|s| (s.params_at_rank(1, dims), s))
+            .map(|s| (dims.slot_params(*s, 1), s))
             .min()
             .ok_or_else(|| Error::Budget("there are no candidate slots to spend it on".into()))?;
         if self.params < cheapest.0 {
@@ -133,7 +142,7 @@ impl Default for BudgetSpec {
 
 impl BudgetSpec {
     /// The exact budget on these candidates, checked to buy at least one rank-1 adapter.
-    pub fn resolve(&self, candidates: &[SlotId], dims: &ModelDims) -> Result<Budget> {
+    pub fn resolve(&self, candidates: &[SlotId], dims: &impl SlotSizes) -> Result<Budget> {
         let b = match *self {
             BudgetSpec::Params(n) => Budget::params(n),
             BudgetSpec::Uniform { r } => Budget::same_as_uniform(candidates, dims, r)?,
@@ -189,6 +198,7 @@ impl FromStr for BudgetSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::ModelDims;
     use crate::adapters::SearchSpace;
 
     const OPT350M: ModelDims = ModelDims {
@@ -271,5 +281,31 @@ mod tests {
             let e = bad.parse::<BudgetSpec>().unwrap_err().to_string();
             assert!(e.contains("budget"), "{e}");
         }
+    }
+
+    #[test]
+    fn budgets_on_a_grouped_query_table_are_exact() {
+        use crate::adapters::{Architecture, SlotSizes};
+        // hidden 32, q 32, k/v 16 (2 of 4 heads), MLP 48, 2 layers.
+        let t = SlotTable::llama(Architecture::Llama, 2, 32, 48, 32, 16);
+        let space = SearchSpace::parse_kinds("lora").unwrap();
+        let cands = t.candidates(&space).unwrap();
+        assert_eq!(cands.len(), 2 * 7, "`lora` takes the gate on Llama");
+        let b = Budget::same_as_uniform(&cands, &t, 2).unwrap();
+        let per_layer = 64 + 48 + 48 + 64 + 80 + 80 + 80;
+        assert_eq!(b.params, 2 * 2 * per_layer);
+        let u = crate::search::UniformParams::new()
+            .r(2)
+            .check()
+            .unwrap()
+            .allocate(&space, &t)
+            .unwrap();
+        assert_eq!(u.trainable_params_in(&t).unwrap(), b.params);
+        assert_eq!(Budget::of_allocation_in(&u, &t).unwrap().params, b.params);
+        // BERT-shaped counting would charge k and v as hidden -> hidden.
+        assert!(u.trainable_params() > b.params);
+        // The same spec on BERT keeps its six kinds.
+        let bert = SlotTable::bert(&ModelDims::MINILM_L6);
+        assert_eq!(bert.candidates(&space).unwrap().len(), 6 * 6);
     }
 }

@@ -14,7 +14,7 @@
 //! ```
 
 use crate::adapters::Allocation;
-use crate::adapters::{ModelDims, SearchSpace, SlotId};
+use crate::adapters::{SearchSpace, SlotId, SlotSizes};
 use crate::proxy::Scores;
 use crate::rng::Rng;
 use crate::search::topk::TopK;
@@ -146,7 +146,7 @@ impl DynamicSchedule {
 pub fn select_top_k(
     topk: &TopK,
     space: &SearchSpace,
-    dims: &ModelDims,
+    dims: &impl SlotSizes,
     scores: &Scores,
     rng: &mut Rng,
 ) -> Result<Allocation> {
@@ -322,6 +322,7 @@ impl ReallocationLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::ModelDims;
     use crate::search::TopKParams;
 
     #[test]

@@ -20,11 +20,11 @@
 
 use crate::adapters::Allocation;
 use crate::adapters::{AlphaRule, AlphaRules};
-use crate::adapters::{ModelDims, SearchSpace, SlotId};
+use crate::adapters::{SearchSpace, SlotId, SlotSizes};
 use crate::proxy::Scores;
 use crate::rng::Rng;
 use crate::search::budget::BudgetSpec;
-use crate::search::candidates::{candidates, checked_scores};
+use crate::search::candidates::checked_scores;
 use crate::search::knapsack::{exact, greedy, Problem};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -223,7 +223,7 @@ impl Heterogeneous {
         cands: &[SlotId],
         values: &[f64],
         scores: &Scores,
-        dims: &ModelDims,
+        dims: &impl SlotSizes,
     ) -> Result<Problem> {
         let ranks = &self.params.ranks;
         let mut gain: Vec<Vec<f64>> = Vec::with_capacity(cands.len());
@@ -231,7 +231,7 @@ impl Heterogeneous {
         for (slot, &v) in cands.iter().zip(values) {
             // A rank above min(d_in, d_out) adds parameters but no expressiveness (B A is already
             // full rank): such choices are excluded for that slot.
-            let (d_in, d_out) = slot.kind.dims(dims);
+            let (d_in, d_out) = dims.kind_dims(slot.kind);
             gain.push(
                 ranks
                     .iter()
@@ -244,12 +244,7 @@ impl Heterogeneous {
                     })
                     .collect::<Result<Vec<f64>>>()?,
             );
-            cost.push(
-                ranks
-                    .iter()
-                    .map(|&r| slot.params_at_rank(r, dims))
-                    .collect(),
-            );
+            cost.push(ranks.iter().map(|&r| dims.slot_params(*slot, r)).collect());
         }
         Ok(Problem {
             slots: cands.to_vec(),
@@ -262,11 +257,11 @@ impl Heterogeneous {
     pub fn allocate(
         &self,
         space: &SearchSpace,
-        dims: &ModelDims,
+        dims: &impl SlotSizes,
         scores: &Scores,
     ) -> Result<Allocation> {
-        let cands = candidates(space, dims)?;
-        let values = checked_scores(scores, &cands, dims)?;
+        let cands = dims.candidates(space)?;
+        let values = checked_scores(scores, &cands, &dims.model_dims())?;
         let budget = self.params.budget.resolve(&cands, dims)?;
         let prob = self.problem(&cands, &values, scores, dims)?;
         // "A rank set without a feasible choice": the smallest positive rank must fit somewhere.
@@ -342,7 +337,7 @@ impl Heterogeneous {
         meta.insert("seed".into(), self.params.seed.to_string());
         meta.insert("num_batches".into(), scores.num_batches.to_string());
         Ok(Allocation {
-            dims: *dims,
+            dims: dims.model_dims(),
             candidates: cands,
             ranks,
             method: "heterogeneous".into(),
@@ -355,6 +350,7 @@ impl Heterogeneous {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::ModelDims;
     use crate::search::UniformParams;
 
     fn random_scores(slots: &[SlotId], seed: u64) -> Scores {

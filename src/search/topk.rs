@@ -8,10 +8,10 @@
 
 use crate::adapters::Allocation;
 use crate::adapters::{AlphaRule, AlphaRules};
-use crate::adapters::{ModelDims, SearchSpace, SlotId};
+use crate::adapters::{SearchSpace, SlotId, SlotSizes};
 use crate::proxy::Scores;
 use crate::rng::Rng;
-use crate::search::candidates::{candidates, checked_scores, rank_best_first};
+use crate::search::candidates::{checked_scores, rank_best_first};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -209,7 +209,7 @@ impl TopK {
     pub fn allocate(
         &self,
         space: &SearchSpace,
-        dims: &ModelDims,
+        dims: &impl SlotSizes,
         scores: &Scores,
     ) -> Result<Allocation> {
         let mut rng = Rng::derive(self.params.seed, "search.topk");
@@ -221,12 +221,12 @@ impl TopK {
     pub fn select(
         &self,
         space: &SearchSpace,
-        dims: &ModelDims,
+        dims: &impl SlotSizes,
         scores: &Scores,
         rng: &mut Rng,
     ) -> Result<Allocation> {
-        let cands = candidates(space, dims)?;
-        let values = checked_scores(scores, &cands, dims)?;
+        let cands = dims.candidates(space)?;
+        let values = checked_scores(scores, &cands, &dims.model_dims())?;
         let enabled = self.select_slots(&cands, &values, rng)?;
         let rules = self.rules();
         let ranks = enabled
@@ -258,7 +258,7 @@ impl TopK {
         meta.insert("seed".into(), self.params.seed.to_string());
         meta.insert("num_batches".into(), scores.num_batches.to_string());
         Ok(Allocation {
-            dims: *dims,
+            dims: dims.model_dims(),
             candidates: cands,
             ranks,
             method: "topk".into(),
@@ -293,6 +293,7 @@ impl TopK {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::ModelDims;
     use crate::adapters::SlotKind;
 
     const OPT350M: ModelDims = ModelDims {

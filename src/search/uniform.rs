@@ -1,10 +1,9 @@
 //! The uniform allocator: the same rank on every candidate (plain LoRA, and the equal-budget
 //! baseline of the paper: r = 2 everywhere costs what r = 8 on a quarter of the slots costs).
 
-use crate::adapters::candidates;
 use crate::adapters::Allocation;
 use crate::adapters::{AlphaRule, AlphaRules};
-use crate::adapters::{ModelDims, SearchSpace};
+use crate::adapters::{SearchSpace, SlotSizes};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,12 +80,12 @@ impl Uniform {
     }
 
     /// Rank r on every candidate of `space`.
-    pub fn allocate(&self, space: &SearchSpace, dims: &ModelDims) -> Result<Allocation> {
+    pub fn allocate(&self, space: &SearchSpace, dims: &impl SlotSizes) -> Result<Allocation> {
         let rules = AlphaRules {
             lora: self.params.lora_alpha,
             shortcut: self.params.shortcut_alpha,
         };
-        let cands = candidates(space, dims)?;
+        let cands = dims.candidates(space)?;
         let ranks = cands
             .iter()
             .map(|&s| (s, rules.slot_rank(s.kind, self.params.r)))
@@ -101,7 +100,7 @@ impl Uniform {
             );
         }
         Ok(Allocation {
-            dims: *dims,
+            dims: dims.model_dims(),
             candidates: cands,
             ranks,
             method: "uniform".into(),
@@ -114,6 +113,7 @@ impl Uniform {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::ModelDims;
     use crate::search::Budget;
 
     #[test]

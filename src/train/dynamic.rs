@@ -16,9 +16,11 @@
 
 use crate::adapters::{SearchSpace, SlotId};
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
+use crate::model::AdaptedClassifier;
 use crate::proxy::Scores;
-use crate::proxy::{by_name, fro, gradient_pass_in_mode, FreshAdapters, Proxy, ScoringData};
+use crate::proxy::{
+    by_name, fro, gradient_pass_in_mode, score_on, FreshAdapters, Proxy, ScoringData,
+};
 use crate::rng::Rng;
 use crate::search::dynamic::select_top_k;
 use crate::search::{
@@ -109,9 +111,9 @@ impl DynamicReallocator {
     }
 
     /// Every candidate slot on, at the top-k rank and alpha (a p = 1 top-k allocation).
-    pub fn all_on(&self, model: &SequenceClassifier) -> Result<Allocation> {
-        let dims = model.dims();
-        let slots = self.space.slots(dims.num_layers);
+    pub fn all_on<M: AdaptedClassifier>(&self, model: &M) -> Result<Allocation> {
+        let dims = model.slot_table();
+        let slots = dims.slots(&self.space);
         let ones = Scores {
             proxy: "constant".into(),
             values: slots.iter().map(|s| (*s, 1.0)).collect(),
@@ -126,6 +128,30 @@ impl DynamicReallocator {
         params.check()?.allocate(&self.space, &dims, &ones)
     }
 
+    /// The log and the tie-break generator: what a checkpoint saves of the hook.
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::json!({ "log": self.log, "rng": self.rng })
+    }
+
+    /// Restores what [`DynamicReallocator::state`] returned.
+    pub fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
+        if state.is_null() {
+            return Ok(());
+        }
+        #[derive(serde::Deserialize)]
+        struct Saved {
+            log: ReallocationLog,
+            rng: Rng,
+        }
+        let s: Saved = serde_json::from_value(state).map_err(|e| Error::Config {
+            field: "checkpoint hooks.dynamic".into(),
+            reason: format!("not a dynamic re-allocation state: {e}"),
+        })?;
+        self.log = s.log;
+        self.rng = s.rng;
+        Ok(())
+    }
+
     /// Whether a re-allocation is due before step `step`.
     pub fn due(&self, step: usize, steps_per_epoch: usize) -> bool {
         self.schedule.due(step, steps_per_epoch)
@@ -134,9 +160,9 @@ impl DynamicReallocator {
     /// One re-allocation on the current weights: all candidates on, rescore, keep the top k.
     /// `model` ends with exactly the top-k candidates enabled (other adapters outside the space
     /// are left as they were). Logs to `logger` when given.
-    pub fn reallocate(
+    pub fn reallocate<M: AdaptedClassifier>(
         &mut self,
-        model: &mut SequenceClassifier,
+        model: &mut M,
         step: usize,
         steps_per_epoch: usize,
         logger: Option<&mut dyn RunLogger>,
@@ -149,15 +175,15 @@ impl DynamicReallocator {
         res
     }
 
-    fn reallocate_on(
+    fn reallocate_on<M: AdaptedClassifier>(
         &mut self,
-        model: &mut SequenceClassifier,
+        model: &mut M,
         batches: &[Batch],
         step: usize,
         steps_per_epoch: usize,
         logger: Option<&mut dyn RunLogger>,
     ) -> Result<Allocation> {
-        let dims = model.dims();
+        let dims = model.slot_table();
         let all = self.all_on(model)?;
         for (slot, sr) in &all.ranks {
             match model.slot_rank(*slot) {
@@ -184,9 +210,9 @@ impl DynamicReallocator {
     /// parts of the factor gradients when the proxy is computed from them. For gradient proxies
     /// in evaluation mode this is exactly `proxy.score` (one gradient pass, then the proxy's
     /// formula), so earlier logs are reproduced.
-    fn score(
+    fn score<M: AdaptedClassifier>(
         &mut self,
-        model: &mut SequenceClassifier,
+        model: &mut M,
         batches: &[Batch],
         slots: &[SlotId],
     ) -> Result<(Scores, BTreeMap<SlotId, GradParts>)> {
@@ -199,7 +225,7 @@ impl DynamicReallocator {
                      training-mode scoring, or eval mode",
                 ));
             }
-            let scores = self.proxy.score(model, batches, slots, &mut self.rng)?;
+            let scores = score_on(self.proxy.as_ref(), model, batches, slots, &mut self.rng)?;
             return Ok((scores, BTreeMap::new()));
         };
         // Every slot already has its adapter (switched on above): no fresh ones are made.
@@ -248,7 +274,7 @@ impl DynamicReallocator {
     }
 }
 
-impl crate::train::TrainHook for DynamicReallocator {
+impl<M: AdaptedClassifier> crate::train::TrainHook<M> for DynamicReallocator {
     fn name(&self) -> &str {
         "dynamic"
     }
@@ -257,7 +283,7 @@ impl crate::train::TrainHook for DynamicReallocator {
     /// allocation (it then optimises only the enabled adapters).
     fn before_step(
         &mut self,
-        model: &mut SequenceClassifier,
+        model: &mut M,
         state: &mut crate::train::HookState<'_>,
     ) -> Result<Option<Allocation>> {
         if !self.due(state.step, state.steps_per_epoch) {
@@ -278,24 +304,10 @@ impl crate::train::TrainHook for DynamicReallocator {
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::json!({ "log": self.log, "rng": self.rng })
+        DynamicReallocator::state(self)
     }
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
-        if state.is_null() {
-            return Ok(());
-        }
-        #[derive(serde::Deserialize)]
-        struct Saved {
-            log: ReallocationLog,
-            rng: Rng,
-        }
-        let s: Saved = serde_json::from_value(state).map_err(|e| Error::Config {
-            field: "checkpoint hooks.dynamic".into(),
-            reason: format!("not a dynamic re-allocation state: {e}"),
-        })?;
-        self.log = s.log;
-        self.rng = s.rng;
-        Ok(())
+        DynamicReallocator::load_state(self, state)
     }
 }

@@ -8,7 +8,7 @@
 //! the allocation as an artifact.
 
 use crate::data::{Batcher, EncodedDataset};
-use crate::model::SequenceClassifier;
+use crate::model::{AdaptedClassifier, SequenceClassifier};
 use crate::search::Allocation;
 use crate::train::logger::RunLogger;
 use crate::Result;
@@ -49,8 +49,9 @@ impl HookState<'_> {
     }
 }
 
-/// Runs before every optimiser step.
-pub trait TrainHook {
+/// Runs before every optimiser step of a [`crate::train::Trainer`] on a model `M` (BERT's by
+/// default; any [`AdaptedClassifier`]).
+pub trait TrainHook<M: AdaptedClassifier = SequenceClassifier> {
     /// A stable name: the key of the hook's state in checkpoints and the prefix of what it logs.
     fn name(&self) -> &str;
 
@@ -58,7 +59,7 @@ pub trait TrainHook {
     /// adapters are enabled (or their ranks) to the given allocation; `None` otherwise.
     fn before_step(
         &mut self,
-        model: &mut SequenceClassifier,
+        model: &mut M,
         state: &mut HookState<'_>,
     ) -> Result<Option<Allocation>>;
 

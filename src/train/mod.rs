@@ -7,13 +7,11 @@
 //! - [`checkpoint`]: resumable checkpoints (adapters, head, optimiser, step, data position, RNG).
 //! - [`progress`]: progress bar or plain lines; [`interrupt`]: Ctrl-C handling.
 //! - [`result::TrainResult`]: per-epoch dev metrics, best epoch, wall time, throughput.
-//! - [`trainer::Trainer`]: the loop; [`hook::TrainHook`]: code run before steps (dynamic
+//! - [`trainer::Trainer`]: the loop, on BERT or a decoder (any
+//!   [`crate::model::AdaptedClassifier`]); [`hook::TrainHook`]: code run before steps (dynamic
 //!   re-allocation); [`job::TrainJob`]: a whole run from a task, an allocation and paths.
 //! - [`spec`]: the `--allocation` argument (`uniform:q,v:r=8` or a file).
-//! - [`backbones`]: AdamW steps on any backbone ([`crate::model::Classifier`]: BERT or a
-//!   decoder); the trainer above is BERT's only so far.
 
-pub mod backbones;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;

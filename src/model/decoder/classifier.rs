@@ -127,8 +127,17 @@ pub struct DecoderClassifier {
 }
 
 /// `model_type` of a `config.json`, to pick the backbone.
-fn model_type(cfg: &serde_json::Value) -> Option<&str> {
+pub(crate) fn model_type(cfg: &serde_json::Value) -> Option<&str> {
     cfg.get("model_type").and_then(|v| v.as_str())
+}
+
+/// The `config.json` of `model_dir`, parsed, with its path.
+pub(crate) fn read_config(model_dir: &Path) -> Result<(std::path::PathBuf, serde_json::Value)> {
+    let path = model_dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v =
+        serde_json::from_str(&text).map_err(|e| Error::parse(&path, e.line(), e.to_string()))?;
+    Ok((path, v))
 }
 
 impl DecoderClassifier {
@@ -143,10 +152,7 @@ impl DecoderClassifier {
         device: &Device,
         seed: u64,
     ) -> Result<Self> {
-        let cfg_path = model_dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-        let raw: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::parse(&cfg_path, e.line(), e.to_string()))?;
+        let (cfg_path, raw) = read_config(model_dir)?;
         let parse_err = |e: serde_json::Error| Error::parse(&cfg_path, e.line(), e.to_string());
         let mut src = WeightSource::from_dir_unprefixed(model_dir)?;
         let backbone = match model_type(&raw) {
@@ -312,16 +318,6 @@ impl DecoderClassifier {
 
     /// Cross-entropy against u32 labels `[b]` (mean squared error when `num_labels == 1`).
     pub fn loss(&self, logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        let labels = labels.to_device(logits.device())?;
-        let logits = logits.to_dtype(DType::F32)?;
-        if self.num_labels == 1 {
-            let pred = logits.squeeze(1)?;
-            Ok(candle_nn::loss::mse(&pred, &labels.to_dtype(DType::F32)?)?)
-        } else {
-            Ok(candle_nn::loss::cross_entropy(
-                &logits,
-                &labels.to_dtype(DType::U32)?,
-            )?)
-        }
+        crate::model::primitives::classification_loss(logits, labels, self.num_labels)
     }
 }

@@ -3,6 +3,7 @@
 //! of linear maps with or without bias.
 
 use crate::model::nn::{softmax_last, Linear};
+pub(crate) use crate::model::weights::load_linear_maybe_bias;
 use crate::model::weights::{Init, WeightSource};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, D};
@@ -158,6 +159,34 @@ impl RmsNorm {
     }
 }
 
+/// Token embeddings `[b, s, d]` of ids `[b, s]` from a table `[vocab, d]`.
+pub(crate) fn embed(table: &Tensor, input_ids: &Tensor) -> Result<Tensor> {
+    let (b, s) = input_ids.dims2()?;
+    let ids = input_ids.flatten_all()?.to_dtype(DType::U32)?;
+    Ok(table.index_select(&ids, 0)?.reshape((b, s, ()))?)
+}
+
+/// Runs `n` layers on `x` `[b, s, hidden]`: `layer(l, x, prev)` gives the layer's output and its
+/// post-attention stream, which the next layer's shortcut2 reads as `prev`.
+pub(crate) fn run_layers(
+    n: usize,
+    mut x: Tensor,
+    mut layer: impl FnMut(usize, &Tensor, Option<&Tensor>) -> Result<(Tensor, Tensor)>,
+) -> Result<Tensor> {
+    let mut prev: Option<Tensor> = None;
+    for l in 0..n {
+        let (out, h) = layer(l, &x, prev.as_ref())?;
+        x = out;
+        prev = Some(h);
+    }
+    Ok(x)
+}
+
+/// Parameters of some linear maps.
+pub(crate) fn linears_params(maps: &[&Linear]) -> usize {
+    maps.iter().map(|l| l.params()).sum()
+}
+
 /// Loads an RMSNorm named `name` (`{name}.weight` `[size]`).
 pub(crate) fn load_rms_norm(
     src: &mut WeightSource,
@@ -176,41 +205,6 @@ pub(crate) fn load_rms_norm(
         device,
     )?;
     Ok(RmsNorm { weight, eps })
-}
-
-/// A Hugging Face `nn.Linear(d_in, d_out, bias = bias)` named `name`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn load_linear_maybe_bias(
-    src: &mut WeightSource,
-    name: &str,
-    d_in: usize,
-    d_out: usize,
-    bias: bool,
-    std: f64,
-    dtype: DType,
-    device: &Device,
-) -> Result<Linear> {
-    let w = src.get(
-        &format!("{name}.weight"),
-        &[d_out, d_in],
-        Init::Normal,
-        std,
-        dtype,
-        device,
-    )?;
-    let b = if bias {
-        Some(src.get(
-            &format!("{name}.bias"),
-            &[d_out],
-            Init::Zeros,
-            std,
-            dtype,
-            device,
-        )?)
-    } else {
-        None
-    };
-    Ok(Linear::new(w, b))
 }
 
 /// The position of the rightmost token that is not `pad_token_id` in each row of `input_ids`

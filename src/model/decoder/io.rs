@@ -6,24 +6,17 @@
 
 use super::classifier::DecoderClassifier;
 use crate::adapters::peft::{
-    self, adapter_config_json_for, load_safetensors, save_safetensors, Factor, PeftConfig,
-    PeftSlot, ADAPTER_CONFIG, ADAPTER_WEIGHTS,
+    self, adapter_config_json_for, load_safetensors, Factor, PeftConfig, ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
 };
 use crate::adapters::{Architecture, LoraAdapter, SlotId, SlotTable};
+use crate::model::io::{on_device, AdapterFiles, SlotState};
 use crate::model::{STATE_FILE, WEIGHTS_FILE};
 use crate::{Error, Result};
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SlotState {
-    r: usize,
-    lora_alpha: f64,
-    scale: f64,
-    enabled: bool,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DecoderAdapterState {
@@ -47,58 +40,17 @@ impl DecoderClassifier {
             peft::SCORE_WEIGHT_KEY.to_string(),
             self.score.as_detached_tensor(),
         );
-        let mut peft_tensors: BTreeMap<String, Tensor> = BTreeMap::from([head.clone()]);
-        let mut own_tensors: BTreeMap<String, Tensor> = BTreeMap::from([head]);
-        let mut peft_slots = Vec::new();
-        let mut states = BTreeMap::new();
-        for (slot, ad) in &self.adapters {
-            let in_peft = ad.enabled && !slot.kind.is_shortcut();
-            let target = if in_peft {
-                &mut peft_tensors
-            } else {
-                &mut own_tensors
-            };
-            target.insert(arch.slot_key(*slot, "lora_A"), ad.a.as_detached_tensor());
-            target.insert(arch.slot_key(*slot, "lora_B"), ad.b.as_detached_tensor());
-            if in_peft {
-                peft_slots.push(PeftSlot {
-                    slot: *slot,
-                    r: ad.r,
-                    lora_alpha: ad.lora_alpha * ad.scale,
-                });
-            }
-            states.insert(
-                *slot,
-                SlotState {
-                    r: ad.r,
-                    lora_alpha: ad.lora_alpha,
-                    scale: ad.scale,
-                    enabled: ad.enabled,
-                },
-            );
-        }
-        let cfg_path = dir.join(ADAPTER_CONFIG);
-        let weights_path = dir.join(ADAPTER_WEIGHTS);
-        if peft_slots.is_empty() {
-            // PEFT rejects an adapter without target modules: leave no stale PEFT files behind.
-            for p in [&cfg_path, &weights_path] {
-                if p.exists() {
-                    std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
-                }
-            }
-        } else {
-            let cfg = adapter_config_json_for(
+        let files = AdapterFiles::sort(&self.adapters, &[head], |s, f| arch.slot_key(s, f));
+        files.write(dir, |peft_slots| {
+            adapter_config_json_for(
                 arch,
-                &peft_slots,
+                peft_slots,
                 self.table.num_layers,
                 self.lora_dropout,
                 crate::adapters::peft_base::vouched_base(self.base_model.as_deref()),
-            );
-            let text = serde_json::to_string_pretty(&cfg)?;
-            std::fs::write(&cfg_path, text).map_err(|e| Error::io(&cfg_path, e))?;
-            save_safetensors(&peft_tensors, &weights_path)?;
-        }
-        save_safetensors(&own_tensors, &dir.join(WEIGHTS_FILE))?;
+            )
+        })?;
+        let states = files.states;
         let state = DecoderAdapterState {
             format: FORMAT.into(),
             version: 1,
@@ -189,13 +141,8 @@ impl DecoderClassifier {
                 adapters.insert(slot, ad);
             }
         }
-        let (dtype, device) = (self.dtype, self.device.clone());
-        self.adapters = adapters
-            .into_iter()
-            .map(|(s, a): (SlotId, LoraAdapter)| {
-                Ok((s, a.map(&|t| Ok(t.to_dtype(dtype)?.to_device(&device)?))?))
-            })
-            .collect::<Result<_>>()?;
+        let dtype = self.dtype;
+        self.adapters = on_device(adapters, dtype, &self.device)?;
         if let Some(w) = score {
             self.num_labels = w.dim(0)?;
             self.score = Var::from_tensor(&w.to_dtype(dtype)?)?;

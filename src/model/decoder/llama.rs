@@ -14,7 +14,8 @@
 //! `out = MLP(N2(h)) + S_r2(h) + S_sc1(x)`.
 
 use super::common::{
-    attention, causal_mask_bias, load_linear_maybe_bias, load_rms_norm, AttnShape, RmsNorm, Rotary,
+    attention, causal_mask_bias, embed, linears_params, load_linear_maybe_bias, load_rms_norm,
+    run_layers, AttnShape, RmsNorm, Rotary,
 };
 use super::opt::shortcut_sum;
 use crate::adapters::{Architecture, SlotId, SlotKind};
@@ -306,7 +307,7 @@ impl LlamaLayer {
     }
 
     pub fn params(&self) -> usize {
-        [
+        linears_params(&[
             &self.q_proj,
             &self.k_proj,
             &self.v_proj,
@@ -314,11 +315,7 @@ impl LlamaLayer {
             &self.gate_proj,
             &self.up_proj,
             &self.down_proj,
-        ]
-        .iter()
-        .map(|l| l.params())
-        .sum::<usize>()
-            + self.attn_norm.params()
+        ]) + self.attn_norm.params()
             + self.mlp_norm.params()
     }
 }
@@ -372,19 +369,11 @@ impl LlamaModel {
         attention_mask: &Tensor,
         ctx: &mut Ctx,
     ) -> Result<Tensor> {
-        let (b, s) = input_ids.dims2()?;
-        let ids = input_ids.flatten_all()?.to_dtype(DType::U32)?;
-        let mut x = self
-            .embed_tokens
-            .index_select(&ids, 0)?
-            .reshape((b, s, ()))?;
+        let x = embed(&self.embed_tokens, input_ids)?;
         let bias = causal_mask_bias(attention_mask, x.dtype())?;
-        let mut prev: Option<Tensor> = None;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let (out, h) = layer.forward(l, &x, prev.as_ref(), &bias, ctx)?;
-            x = out;
-            prev = Some(h);
-        }
+        let x = run_layers(self.layers.len(), x, |l, x, prev| {
+            self.layers[l].forward(l, x, prev, &bias, ctx)
+        })?;
         self.norm.forward(&x)
     }
 

@@ -17,7 +17,10 @@
 //!
 //! so that a fresh shortcut (B = 0) is an exact no-op in both (see [`super`]).
 
-use super::common::{attention, causal_mask_bias, load_linear_maybe_bias, AttnShape};
+use super::common::{
+    attention, causal_mask_bias, embed, linears_params, load_linear_maybe_bias, run_layers,
+    AttnShape,
+};
 use crate::adapters::{SlotId, SlotKind};
 use crate::model::config::HiddenAct;
 use crate::model::context::Ctx;
@@ -223,18 +226,14 @@ impl OptLayer {
     }
 
     pub fn params(&self) -> usize {
-        [
+        linears_params(&[
             &self.q_proj,
             &self.k_proj,
             &self.v_proj,
             &self.out_proj,
             &self.fc1,
             &self.fc2,
-        ]
-        .iter()
-        .map(|l| l.params())
-        .sum::<usize>()
-            + self.attn_norm.params()
+        ]) + self.attn_norm.params()
             + self.ffn_norm.params()
     }
 }
@@ -399,11 +398,7 @@ impl OptDecoder {
                 ),
             ));
         }
-        let ids = input_ids.flatten_all()?.to_dtype(DType::U32)?;
-        let mut x = self
-            .embed_tokens
-            .index_select(&ids, 0)?
-            .reshape((b, s, ()))?;
+        let mut x = embed(&self.embed_tokens, input_ids)?;
         if let Some(p) = &self.project_in {
             x = p.forward(&x)?;
         }
@@ -412,14 +407,11 @@ impl OptDecoder {
             .embed_positions
             .index_select(&pos, 0)?
             .reshape((b, s, ()))?;
-        let mut x = (x + pe)?;
+        let x = (x + pe)?;
         let bias = causal_mask_bias(attention_mask, x.dtype())?;
-        let mut prev: Option<Tensor> = None;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let (out, h) = layer.forward(l, &x, prev.as_ref(), &bias, ctx)?;
-            x = out;
-            prev = Some(h);
-        }
+        let mut x = run_layers(self.layers.len(), x, |l, x, prev| {
+            self.layers[l].forward(l, x, prev, &bias, ctx)
+        })?;
         if let Some(n) = &self.final_layer_norm {
             x = n.forward(&x)?;
         }

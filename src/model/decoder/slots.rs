@@ -3,6 +3,11 @@
 
 use super::classifier::DecoderClassifier;
 use crate::adapters::{peft, Allocation, LoraAdapter, SlotId};
+use crate::model::nn::Linear;
+use crate::model::probe::{ProbeMode, ProbeState};
+use crate::model::slots::{
+    check_allocation, fresh_adapter, named_factors, probe_state, switch_to_allocation,
+};
 use crate::{Error, Result};
 use candle_core::{Tensor, Var};
 use std::collections::BTreeMap;
@@ -33,11 +38,10 @@ impl DecoderClassifier {
     /// Creates a fresh adapter on `slot` (A Kaiming-uniform, B zeros: a no-op) and enables it.
     pub fn add_slot(&mut self, slot: SlotId, r: usize, lora_alpha: f64) -> Result<()> {
         self.check_slot(slot)?;
-        let (d_in, d_out) = self.table.dims(slot.kind).expect("checked above");
-        let ad = LoraAdapter::new(
+        let ad = fresh_adapter(
             &mut self.rng,
-            d_in,
-            d_out,
+            &self.table,
+            slot,
             r,
             lora_alpha,
             self.dtype,
@@ -59,35 +63,9 @@ impl DecoderClassifier {
     /// [`crate::model::SequenceClassifier::apply_allocation`]): an adapter of the same rank keeps
     /// its weights, another rank gets a fresh one, every other adapter is disabled, weights kept.
     pub fn apply_allocation(&mut self, alloc: &Allocation) -> Result<()> {
-        if alloc.dims != self.table.model_dims() {
-            return Err(Error::Config {
-                field: "allocation.dims".into(),
-                reason: format!(
-                    "allocation is for {:?}, the model has {:?}",
-                    alloc.dims,
-                    self.table.model_dims()
-                ),
-            });
-        }
-        for (slot, sr) in &alloc.ranks {
-            self.check_slot(*slot)?;
-            if sr.r == 0 {
-                return Err(Error::invalid(format!("r of {slot}"), 0, "rank >= 1"));
-            }
-        }
-        for (slot, ad) in self.adapters.iter_mut() {
-            if !alloc.ranks.contains_key(slot) {
-                ad.enabled = false;
-            }
-        }
-        for (slot, sr) in &alloc.ranks {
-            match self.adapters.get_mut(slot) {
-                Some(ad) if ad.r == sr.r => {
-                    ad.lora_alpha = sr.lora_alpha;
-                    ad.enabled = true;
-                }
-                _ => self.add_slot(*slot, sr.r, sr.lora_alpha)?,
-            }
+        check_allocation(alloc, &self.table.model_dims(), |s| self.check_slot(s))?;
+        for (slot, r, alpha) in switch_to_allocation(&mut self.adapters, alloc) {
+            self.add_slot(slot, r, alpha)?;
         }
         Ok(())
     }
@@ -124,14 +102,55 @@ impl DecoderClassifier {
     /// (`base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`, ...,
     /// `base_model.model.score.weight`).
     pub fn trainable_vars(&self) -> Vec<(String, Var)> {
+        self.vars_of(self.adapters.iter().filter(|(_, a)| a.enabled))
+    }
+
+    fn vars_of<'a>(
+        &self,
+        it: impl Iterator<Item = (&'a SlotId, &'a LoraAdapter)>,
+    ) -> Vec<(String, Var)> {
         let arch = self.architecture();
-        let mut out = Vec::new();
-        for (slot, ad) in self.adapters.iter().filter(|(_, a)| a.enabled) {
-            out.push((arch.slot_key(*slot, "lora_A"), ad.a.clone()));
-            out.push((arch.slot_key(*slot, "lora_B"), ad.b.clone()));
-        }
+        let mut out = named_factors(it, |s, f| arch.slot_key(s, f));
         out.push((peft::SCORE_WEIGHT_KEY.to_string(), self.score.clone()));
         out
+    }
+
+    /// Every created adapter (enabled or not) and the head, by PEFT key: what a checkpoint saves.
+    pub fn adapter_vars(&self) -> Vec<(String, Var)> {
+        self.vars_of(self.adapters.iter())
+    }
+
+    /// An independent copy: new variables for adapters and head, the frozen decoder shared.
+    pub fn deep_clone(&self) -> Result<Self> {
+        let mut m = self.clone();
+        m.adapters = self
+            .adapters
+            .iter()
+            .map(|(s, a)| Ok((*s, a.deep_clone()?)))
+            .collect::<Result<_>>()?;
+        m.score = Var::from_tensor(&self.score.as_detached_tensor().copy()?)?;
+        m.probes = ProbeState::default();
+        Ok(m)
+    }
+
+    /// The frozen linear map of a LoRA slot (a cheap handle: tensors are shared).
+    pub(crate) fn frozen_linear(&self, slot: SlotId) -> Option<Linear> {
+        // The backbones expose their maps mutably only; cloning the backbone copies handles.
+        self.backbone.clone().linear_mut(slot).map(|l| l.clone())
+    }
+
+    /// Probes `slots` in the next forward passes (see [`crate::model::probe`]); replaces earlier
+    /// probes. Frozen maps: LoRA slots their weight `[d_out, d_in]`, identity shortcuts the
+    /// identity, zero shortcuts zeros `[hidden, hidden]`.
+    pub fn set_probes(&mut self, slots: &[SlotId], mode: ProbeMode) -> Result<()> {
+        for &slot in slots {
+            self.check_slot(slot)?;
+        }
+        let (h, dtype, device) = (self.table.hidden_size, self.dtype, &self.device);
+        self.probes = probe_state(slots, mode, h, dtype, device, |s| {
+            self.frozen_linear(s).map(|l| l.weight)
+        })?;
+        Ok(())
     }
 
     /// Parameters of each enabled adapter: r * (d_in + d_out) from the slot table.

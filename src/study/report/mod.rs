@@ -42,6 +42,9 @@ pub struct StudyReport {
     pub records: Vec<ChildRecord>,
     /// Children the study plans (methods x seeds), for "k of n finished".
     pub planned: Option<usize>,
+    /// The methods the study plans; a method outside it that has no record is not reported as
+    /// "not finished yet" (empty: not known, every method is expected).
+    pub methods: Vec<String>,
     /// Notes gathered while collecting (unreadable artifacts, ...).
     pub notes: Vec<String>,
 }
@@ -116,6 +119,7 @@ impl StudyReport {
             name: cfg.name.clone(),
             records: by_key.into_values().collect(),
             planned: Some(cfg.methods.len() * cfg.seeds.len()),
+            methods: cfg.methods.iter().map(|m| m.name.clone()).collect(),
             notes,
         })
     }
@@ -126,6 +130,11 @@ impl StudyReport {
             .first()
             .map(|r| r.metric.clone())
             .unwrap_or_else(|| "accuracy".into())
+    }
+
+    /// Whether the study plans `method` (always, when the plan is not known).
+    pub fn plans(&self, method: &str) -> bool {
+        self.methods.is_empty() || self.methods.iter().any(|m| m == method)
     }
 
     /// The protocol the children ran under, from their records (what ran, not what the command

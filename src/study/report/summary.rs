@@ -76,7 +76,9 @@ impl StudyReport {
         );
         let compare = |name: &str, label: &str, s: &mut String| {
             let Some(r) = find(name) else {
-                let _ = writeln!(s, "- {label} ({name}): not finished yet.");
+                if self.plans(name) {
+                    let _ = writeln!(s, "- {label} ({name}): not finished yet.");
+                }
                 return;
             };
             let Some(c) = &r.comparison else {

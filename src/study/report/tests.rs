@@ -65,8 +65,25 @@ fn report(records: Vec<ChildRecord>) -> StudyReport {
         name: "t".into(),
         records,
         planned: Some(36),
+        methods: vec![],
         notes: vec![],
     }
+}
+
+#[test]
+fn methods_outside_the_plan_are_not_awaited() {
+    let mut rep = pair_report([1.0, 2.0, 3.0]);
+    assert!(rep
+        .summary_markdown()
+        .contains("(hetero-ranks-w0-grad-spectrum): not finished yet"));
+    rep.methods = vec![
+        "uniform-r2".into(),
+        "static-grad-norm".into(),
+        "dynamic-grad-norm".into(),
+    ];
+    let s = rep.summary_markdown();
+    assert!(!s.contains("hetero-ranks-w0-grad-spectrum"), "{s}");
+    assert!(s.contains("(dynamic-grad-norm): not finished yet"), "{s}");
 }
 
 /// Baseline 79, 80, 81; static grad-norm `deltas` points above it, per seed.

@@ -2,17 +2,18 @@
 
 use super::Trainer;
 use crate::data::metrics;
+use crate::model::AdaptedClassifier;
 use crate::train::logger::RunLogger;
 use crate::train::progress::Progress;
 use crate::train::result::EvalRecord;
 use crate::Result;
 use std::collections::BTreeMap;
 
-impl Trainer {
+impl<M: AdaptedClassifier> Trainer<M> {
     /// Metrics of the current model on the dev split: the task's metrics and `loss`.
     pub fn evaluate(&self) -> Result<BTreeMap<String, f64>> {
         let n = self.dev_labels.len();
-        let out = self.model.eval_logits(&self.dev_batches, n, true)?;
+        let out = self.model.eval_batches(&self.dev_batches, n, true)?;
         let m = metrics::compute_from_logits(self.task, &out.logits, &self.dev_labels)?;
         let mut values: BTreeMap<String, f64> = m.values.clone();
         values.insert("loss".to_string(), out.loss.unwrap_or(f64::NAN));

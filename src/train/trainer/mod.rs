@@ -20,7 +20,7 @@ use super::progress::Progress;
 use super::result::TrainResult;
 use crate::data::{Batch, Batcher, EncodedDataset, Task};
 use crate::device::device_name;
-use crate::model::SequenceClassifier;
+use crate::model::{AdaptedClassifier, SequenceClassifier};
 use crate::rng::Rng;
 use crate::search::Allocation;
 use crate::train::logger::{RunLogger, RunStatus};
@@ -33,7 +33,8 @@ use std::time::Instant;
 mod eval;
 mod persist;
 
-/// Fine-tunes a [`SequenceClassifier`] on one task.
+/// Fine-tunes a classifier on one task: BERT's [`SequenceClassifier`] by default, any
+/// [`AdaptedClassifier`] (a decoder, [`crate::model::Classifier`]) alike.
 ///
 /// ```no_run
 /// # use heterolora::{data::*, model::*, train::*, tracking::MemoryLogger};
@@ -45,8 +46,8 @@ mod persist;
 /// println!("{result}");
 /// # Ok(()) }
 /// ```
-pub struct Trainer {
-    model: SequenceClassifier,
+pub struct Trainer<M: AdaptedClassifier = SequenceClassifier> {
+    model: M,
     allocation: Allocation,
     cfg: TrainConfig,
     task: Task,
@@ -57,7 +58,7 @@ pub struct Trainer {
     device: Device,
     opt: AdamW,
     st: CheckpointState,
-    hooks: Vec<Box<dyn TrainHook>>,
+    hooks: Vec<Box<dyn TrainHook<M>>>,
     output_dir: Option<PathBuf>,
     stop: StopFlag,
     resumed_from: Option<PathBuf>,
@@ -67,11 +68,11 @@ pub struct Trainer {
     vars: Vec<(String, Var)>,
 }
 
-impl Trainer {
+impl<M: AdaptedClassifier> Trainer<M> {
     /// A trainer for `model` with `allocation` applied, on `train` with evaluation on `dev`.
     /// Checks `cfg`, the splits (same task, dev labelled) and the allocation against the model.
     pub fn new(
-        mut model: SequenceClassifier,
+        mut model: M,
         allocation: Allocation,
         train: EncodedDataset,
         dev: EncodedDataset,
@@ -108,7 +109,7 @@ impl Trainer {
         model.apply_allocation(&allocation)?;
         model.set_lora_dropout(cfg.lora_dropout as f32);
         if let Some(head) = cfg.head {
-            model.set_head_pooling(head);
+            model.set_head_pooling(head)?;
         }
         let device = model.device().clone();
         let batcher = Batcher::for_dataset(&train, cfg.batch_size, cfg.seed)?;
@@ -177,7 +178,7 @@ impl Trainer {
     }
 
     /// Add a hook that runs before every optimiser step.
-    pub fn add_hook(mut self, hook: Box<dyn TrainHook>) -> Self {
+    pub fn add_hook(mut self, hook: Box<dyn TrainHook<M>>) -> Self {
         self.hooks.push(hook);
         self
     }
@@ -194,10 +195,10 @@ impl Trainer {
         self
     }
 
-    pub fn model(&self) -> &SequenceClassifier {
+    pub fn model(&self) -> &M {
         &self.model
     }
-    pub fn into_model(self) -> SequenceClassifier {
+    pub fn into_model(self) -> M {
         self.model
     }
     pub fn config(&self) -> &TrainConfig {
@@ -257,7 +258,10 @@ impl Trainer {
             ),
             (
                 "allocation.adapter_params".to_string(),
-                self.allocation.trainable_params().to_string(),
+                self.allocation
+                    .trainable_params_in(&self.model.slot_table())
+                    .unwrap_or_else(|_| self.allocation.trainable_params())
+                    .to_string(),
             ),
             (
                 "allocation.ranks".to_string(),
@@ -464,12 +468,9 @@ impl Trainer {
         let mut n_examples = 0usize;
         for idx in group {
             let batch = self.train.batch_padded(idx, min_len, &self.device)?;
-            let logits = self.model.forward(
-                &batch.input_ids,
-                &batch.token_type_ids,
-                &batch.attention_mask,
-                Some(&mut self.st.dropout_rng),
-            )?;
+            let logits = self
+                .model
+                .forward_batch(&batch, Some(&mut self.st.dropout_rng))?;
             let loss = self.model.loss(&logits, &batch.labels)?;
             let value = loss.to_dtype(DType::F32)?.to_scalar::<f32>()? as f64;
             if !value.is_finite() {

@@ -1,12 +1,13 @@
 //! What a trainer writes and reads back: checkpoints, resuming, the final adapters as artifacts.
 
 use super::Trainer;
+use crate::model::AdaptedClassifier;
 use crate::train::checkpoint::{self, AdapterRecord};
 use crate::train::logger::RunLogger;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
-impl Trainer {
+impl<M: AdaptedClassifier> Trainer<M> {
     /// Continue from the checkpoint in `dir` (a checkpoint directory or a run's output
     /// directory): adapters, head, optimiser, step, data position, RNG, history, hook states.
     /// The trainer must have been built with the same config and allocation as the checkpoint's
