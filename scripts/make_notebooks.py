@@ -12,7 +12,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 
 SETUP = """:cache 4096
-:dep heterolora = { path = ".." }"""
+:dep heterolora = { package = "heterolora-notebook", path = "../crates/notebook" }"""
 
 def md(text):
     return {"cell_type": "markdown", "metadata": {}, "source": text.strip("\n").splitlines(True)}
@@ -52,7 +52,7 @@ CUDA toolkit's `nvcc` where evcxr compiles; `scripts/build-cuda.sh` shows one wa
 ask the settings for the device:
 
 ```rust
-:dep heterolora = { path = "..", features = ["cuda"] }
+:dep heterolora = { package = "heterolora-notebook", path = "../crates/notebook", features = ["cuda"] }
 use heterolora::prelude::*;
 let ws = Workspace::open(Task::Mrpc, Settings::tutorial().device("cuda").tracking("tracking/mlflow.db"))?
     .with_experiment("01-quick-start-gpu")?;
@@ -513,7 +513,7 @@ heterolora plot budget --experiment <study name> --out plots/
 NB["05-study"] = [
     md("# 05 · The study: does HeteroLoRA beat uniform LoRA at the same budget?\n\n`heterolora study` compares methods at the same trainable-parameter budget, seed by seed. Under\nthe default protocol (`cpu6`: 6 epochs over the full training split) it runs the four core\nmethods on seeds 0-4: uniform LoRA r = 2 on every query and value map (the equal-budget\nbaseline), static HeteroLoRA (grad-norm, top 25% at r = 8), random allocation and dynamic\nHeteroLoRA. Every (method, seed) is a child run of one parent run in the tracker; a study can be\nstopped and continued (finished children are skipped).\n\nThis notebook shows the plan and its exact budgets, runs a two-method smoke study on 128\ntraining examples, and reads the committed MRPC results (`results/mrpc/`), which the command\nline produced with `heterolora study --task mrpc` (20 children, about 2 hours on 2 cores)."),
     md("The first cell compiles `heterolora` inside the evcxr kernel (10-20 minutes the first time)."),
-    code(":cache 4096\n:dep heterolora = { path = \"..\" }"),
+    code(":cache 4096\n:dep heterolora = { package = \"heterolora-notebook\", path = \"../crates/notebook\" }"),
     code("use heterolora::data::Task;\nuse heterolora::study::{AssetSource, Method, Protocol, Study, StudyConfig, StudyReport};\nuse heterolora::tracking::Tracker;"),
     md("## The protocol and the methods\n\nThe protocol is a validated struct (its doc comment has the parameter table). `Protocol::cpu6()`\nis the default, chosen by a pilot (`results/pilot/`): there the equal-budget baseline leaves the\nmajority class by a clear margin. `Protocol::paper()` is the authors' 20-epoch protocol for a GPU."),
     code("let protocol = Protocol::cpu6();\nprintln!(\"{}\", protocol.describe());\nfor m in Method::core() {\n    println!(\"{:<20} {}\", m.name, m.description);\n};"),
