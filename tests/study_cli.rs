@@ -51,19 +51,7 @@ fn run_without_the_data_names_the_glue_fetch_command() {
     assert!(err.contains("heterolora fetch glue rte"), "{err}");
 
     // The default plan: the four core methods on seeds 0-4 under cpu6, named after the task.
-    let out = heterolora()
-        .current_dir(dir.path())
-        .args(["study", "--task", "mrpc", "--dry-run", "--tracking-uri"])
-        .arg(dir.path().join("mlflow.db"))
-        .env("HETEROLORA_MODEL_DIR", &model)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = dry_run(dir.path(), &model, &[]);
     assert!(text.contains("study `mrpc` on mrpc"), "{text}");
     assert!(text.contains("protocol cpu6: 6 epochs"), "{text}");
     assert!(text.contains("20 children, 0 already finished"), "{text}");
@@ -73,10 +61,7 @@ fn run_without_the_data_names_the_glue_fetch_command() {
         "random",
         "dynamic-grad-norm",
     ] {
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{method} ")))
-            .unwrap_or_else(|| panic!("{method} missing from\n{text}"));
+        let line = plan_line(&text, method);
         assert!(
             line.contains("18432") && line.ends_with("0 1 2 3 4"),
             "{line}"
@@ -85,29 +70,7 @@ fn run_without_the_data_names_the_glue_fetch_command() {
     assert!(!text.contains("uniform-r8"), "{text}");
 
     // The dry run needs only config.json: exact budgets of the first study's 12-method list.
-    let out = heterolora()
-        .current_dir(dir.path())
-        .args([
-            "study",
-            "--task",
-            "mrpc",
-            "--protocol",
-            "cpu",
-            "--dry-run",
-            "--seeds",
-            "0",
-            "--tracking-uri",
-        ])
-        .arg(dir.path().join("mlflow.db"))
-        .env("HETEROLORA_MODEL_DIR", &model)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = dry_run(dir.path(), &model, &["--protocol", "cpu", "--seeds", "0"]);
     assert!(text.contains("12 children, 0 already finished"), "{text}");
     for (method, budget) in [
         ("uniform-r2", "18432"),
@@ -116,10 +79,34 @@ fn run_without_the_data_names_the_glue_fetch_command() {
         ("sc-uniform-r2", "53760"),
         ("sc-dynamic-combined", "55296"),
     ] {
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{method} ")))
-            .unwrap_or_else(|| panic!("{method} missing from\n{text}"));
+        let line = plan_line(&text, method);
         assert!(line.contains(budget), "{line}");
     }
+}
+
+/// `heterolora study --task mrpc --dry-run` with `extra` arguments, in `dir` with only the model;
+/// its stdout (the plan). Fails on a non-zero exit.
+fn dry_run(dir: &Path, model: &Path, extra: &[&str]) -> String {
+    let out = heterolora()
+        .current_dir(dir)
+        .args(["study", "--task", "mrpc", "--dry-run"])
+        .args(extra)
+        .arg("--tracking-uri")
+        .arg(dir.join("mlflow.db"))
+        .env("HETEROLORA_MODEL_DIR", model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The plan's line of `method`.
+fn plan_line<'t>(plan: &'t str, method: &str) -> &'t str {
+    plan.lines()
+        .find(|l| l.trim_start().starts_with(&format!("{method} ")))
+        .unwrap_or_else(|| panic!("{method} missing from\n{plan}"))
 }

@@ -101,7 +101,8 @@ fn list_show_compare_export_and_errors() {
         !ok && err.contains("unknown filter field `accuracy`"),
         "{err}"
     );
-    let (ok, _, err) = heterolora(&db, &["export", "--output", "/tmp/runs.xlsx"]);
+    let xlsx = db.with_file_name("runs.xlsx");
+    let (ok, _, err) = heterolora(&db, &["export", "--output", &xlsx.to_string_lossy()]);
     assert!(!ok && err.contains(".csv or .parquet"), "{err}");
 }
 

@@ -328,7 +328,8 @@ mod tests {
     #[test]
     fn creates_mlflow_schema_with_default_experiment() {
         let conn = Connection::open_in_memory().unwrap();
-        let info = ensure(&conn, Path::new("mem.db"), Path::new("/tmp/artifacts")).unwrap();
+        let root = std::env::temp_dir().join("artifacts");
+        let info = ensure(&conn, Path::new("mem.db"), &root).unwrap();
         assert_eq!(info.revision, REVISION);
         assert!(!info.status_killed);
         assert!(!info.upgraded());
@@ -340,7 +341,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(name, "Default");
-        assert_eq!(loc, "/tmp/artifacts/0");
+        assert_eq!(loc, root.join("0").to_string_lossy());
         // A second check of the same file is a no-op.
         assert_eq!(
             ensure(&conn, Path::new("mem.db"), Path::new("/x")).unwrap(),

@@ -140,15 +140,13 @@ mod tests {
             parse("sqlite:///tracking/mlflow.db").unwrap(),
             PathBuf::from("tracking/mlflow.db")
         );
-        assert_eq!(
-            parse("sqlite:////tmp/x.db").unwrap(),
-            PathBuf::from("/tmp/x.db")
-        );
-        assert_eq!(parse("/tmp/y.db").unwrap(), PathBuf::from("/tmp/y.db"));
-        assert_eq!(
-            parse("file:///tmp/z.db").unwrap(),
-            PathBuf::from("/tmp/z.db")
-        );
+        // An absolute path (the temp folder's: any absolute path will do).
+        let abs = std::env::temp_dir().join("x.db");
+        let a = abs.to_string_lossy();
+        assert!(a.starts_with('/'), "{a}");
+        assert_eq!(parse(&format!("sqlite:///{a}")).unwrap(), abs);
+        assert_eq!(parse(&a).unwrap(), abs);
+        assert_eq!(parse(&format!("file://{a}")).unwrap(), abs);
         assert!(parse("postgresql://localhost/x")
             .unwrap_err()
             .to_string()
@@ -175,6 +173,13 @@ mod tests {
 
     #[test]
     fn uri_of_absolute_path_has_four_slashes() {
-        assert_eq!(to_uri(Path::new("/tmp/a.db")), "sqlite:////tmp/a.db");
+        let abs = std::env::temp_dir().join("a.db");
+        assert_eq!(
+            to_uri(&abs),
+            format!(
+                "sqlite:////{}",
+                abs.to_string_lossy().trim_start_matches('/')
+            )
+        );
     }
 }
