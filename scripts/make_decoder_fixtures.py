@@ -20,6 +20,16 @@ tests/fixtures/decoders/<name>/:
   rank_pattern) on two kinds of module, with lora_B drawn from N(0, 0.2^2) so it is not a no-op,
   and the `score` head that PEFT saves (modules_to_save).
 
+Three of the folders also get a tiny tokenizer (64 ids, the models' vocab_size, trained with the
+`tokenizers` library on sentences over WORDS): tokenizer.json + tokenizer_config.json, byte-level BPE
+as OPT's (opt_pre: `</s>` before each sentence, pad `<pad>` = 1) and Qwen2's (qwen2: no special
+tokens added, pad `<|endoftext|>` = 0), and a SentencePiece-style BPE with Llama's template (llama:
+`<s>` before each sentence of a pair, no eos, no pad token: config.json's pad_token_id 0 is `<unk>`);
+tokenizer_reference.json holds transformers' ids (`AutoTokenizer` on the folder, `tok(a, b)`, one
+case truncated to 12 tokens) for tests/decoder_tokenize.rs. Only these, without torch:
+
+    .venv-torch/bin/python scripts/make_decoder_fixtures.py --tokenizers
+
 Models: opt_pre (do_layer_norm_before, no projections), opt_post_proj (post-LN with
 word_embed_proj_dim 16 != hidden 32: project_in / project_out, as OPT-350M), opt_pre_proj (pre-LN
 with the projections), llama (4 heads, 2 key-value heads), qwen2 (q/k/v bias, 4 heads, 2
@@ -39,9 +49,6 @@ import argparse
 import json
 import os
 import sys
-
-import torch
-from safetensors.torch import load_file, save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "tests", "fixtures", "decoders")
@@ -92,6 +99,7 @@ def configs():
 
 
 def build(name, cfg):
+    import torch
     from transformers import AutoModelForSequenceClassification
 
     cfg.num_labels = NUM_LABELS
@@ -110,6 +118,8 @@ def build(name, cfg):
 
 
 def batch(cfg, seed):
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     pad = cfg.pad_token_id
     ids = torch.randint(3, cfg.vocab_size, (3, SEQ), generator=g)
@@ -121,6 +131,7 @@ def batch(cfg, seed):
 
 
 def peft_adapter(model, targets, rank_key, seed):
+    import torch
     from peft import LoraConfig, TaskType, get_peft_model
 
     cfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets,
@@ -145,6 +156,9 @@ def sort_target_modules(path):
 
 
 def generate():
+    import torch
+    from safetensors.torch import save_file
+
     os.makedirs(OUT, exist_ok=True)
     for name, (cfg, targets, rank_key) in configs().items():
         d = os.path.join(OUT, name)
@@ -166,12 +180,15 @@ def generate():
             os.path.join(d, "reference.safetensors"),
         )
         print(f"{name}: logits {logits.abs().max():.3f}, peft changed them by {(plogits - logits).abs().max():.3f}")
+    make_tokenizers()
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(OUT) for f in fs)
     print(f"total {total / 1024:.0f} KiB in {OUT}")
 
 
 def check_ours(root):
+    import torch
     from peft import PeftModel
+    from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification
 
     worst = 0.0
@@ -194,10 +211,122 @@ def check_ours(root):
     sys.exit(0 if worst < 1e-4 else 1)
 
 
+# ---- tokenizers -------------------------------------------------------------------------------
+
+# The words of the tokenizers' training corpus (and of the Rust tests' GLUE-format data): only
+# these characters are in the tiny vocabularies (64 ids, the fixture models' vocab_size).
+WORDS = "the a cat dog sat ran on to mat park big small red sun day is was and not".split()
+
+# Sentence pairs (and one single sentence) whose ids transformers computes for the reference;
+# the last one is truncated to TRUNCATE tokens, longest first.
+PAIRS = [
+    ("the cat sat on the mat", "a dog ran to the park"),
+    ("the big red dog", "is not a cat"),
+    ("a small cat was on a mat and the dog ran", "the sun"),
+    ("the day", None),
+    ("the big cat sat on the red mat and the small dog ran to the park", "the dog is not big and the cat is small"),
+]
+TRUNCATE = 12
+
+
+def corpus():
+    """Deterministic sentences over WORDS (no randomness: the merges must not depend on a seed)."""
+    out = []
+    n = len(WORDS)
+    for i in range(200):
+        k = 3 + i % 6
+        out.append(" ".join(WORDS[(i * 7 + j * (i % 5 + 1)) % n] for j in range(k)))
+    return out + [a for a, _ in PAIRS] + [b for _, b in PAIRS if b]
+
+
+def byte_level(specials, post):
+    """A byte-level BPE as OPT's and Qwen2's (GPT-2's pre-tokenizer, no byte alphabet beyond the
+    corpus: 256 byte symbols would not fit 64 ids)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus(), trainers.BpeTrainer(vocab_size=64, special_tokens=specials,
+                                                          show_progress=False))
+    tok.post_processor = post(tok)
+    return tok
+
+
+def llama_style():
+    """A SentencePiece-style BPE as Llama's: "▁" for spaces, prepended to the first word, <unk>,
+    and Llama's template: <s> before each sentence of a pair (add_bos_token, no eos)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tok.train_from_iterator(corpus(), trainers.BpeTrainer(vocab_size=64, special_tokens=["<unk>", "<s>", "</s>"],
+                                                          show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s>:0 $A:0", pair="<s>:0 $A:0 <s>:1 $B:1", special_tokens=[("<s>", 1)])
+    return tok
+
+
+def tokenizer_specs():
+    """Folder -> (tokenizer, tokenizer_config.json): the special tokens at the ids the fixture
+    configs name (OPT: pad 1, bos = eos 2; Llama: unk 0 (its pad_token_id), bos 1, eos 2; Qwen2:
+    <|endoftext|> 0 as pad)."""
+    from tokenizers import processors
+
+    opt = byte_level(["<s>", "<pad>", "</s>", "<unk>"], lambda t: processors.TemplateProcessing(
+        single="</s>:0 $A:0", pair="</s>:0 $A:0 </s>:1 $B:1", special_tokens=[("</s>", 2)]))
+    qwen = byte_level(["<|endoftext|>"], lambda t: processors.ByteLevel(trim_offsets=False))
+    return {
+        "opt_pre": (opt, {"tokenizer_class": "GPT2Tokenizer", "add_bos_token": True, "bos_token": "</s>",
+                          "eos_token": "</s>", "unk_token": "</s>", "pad_token": "<pad>"}),
+        "qwen2": (qwen, {"tokenizer_class": "Qwen2Tokenizer", "bos_token": None, "eos_token": "<|endoftext|>",
+                         "pad_token": "<|endoftext|>", "unk_token": None}),
+        "llama": (llama_style(), {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True,
+                                  "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
+                                  "unk_token": "<unk>", "legacy": False}),
+    }
+
+
+def make_tokenizers():
+    """tokenizer.json + tokenizer_config.json in three fixture folders, and tokenizer_reference.json:
+    transformers' ids (AutoTokenizer on the folder, `tok(a, b)`) for PAIRS."""
+    from transformers import AutoTokenizer
+
+    for name, (tok, tcfg) in tokenizer_specs().items():
+        d = os.path.join(OUT, name)
+        assert tok.get_vocab_size() <= 64, (name, tok.get_vocab_size())
+        tok.save(os.path.join(d, "tokenizer.json"))
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            f.write(json.dumps({**tcfg, "model_max_length": 32}, indent=2, sort_keys=True) + "\n")
+        hf = AutoTokenizer.from_pretrained(d)
+        cases = []
+        for i, (a, b) in enumerate(PAIRS):
+            trunc = i == len(PAIRS) - 1
+            kw = {"truncation": True, "max_length": TRUNCATE} if trunc else {}
+            ids = hf(a, b, **kw)["input_ids"] if b is not None else hf(a, **kw)["input_ids"]
+            cases.append({"a": a, "b": b, "max_length": TRUNCATE if trunc else None, "ids": ids})
+        head = {"tokenizer_class": type(hf).__name__, "pad_token_id": hf.pad_token_id,
+                "eos_token_id": hf.eos_token_id}
+        with open(os.path.join(d, "tokenizer_reference.json"), "w") as f:
+            # One case a line: small, and a diff shows which pair changed.
+            f.write(json.dumps(head)[:-1] + ', "cases": [\n'
+                    + ",\n".join("  " + json.dumps(c) for c in cases) + "\n]}\n")
+        print(f"{name}: {type(hf).__name__}, vocab {tok.get_vocab_size()}, pad {hf.pad_token_id}, "
+              f"pair 0 -> {cases[0]['ids']}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check-ours", metavar="DIR", help="compare PEFT's logits on adapters our tests saved in DIR")
+    ap.add_argument("--tokenizers", action="store_true",
+                    help="write only the tokenizers and their reference ids (tokenizers + transformers, no torch)")
     args = ap.parse_args()
+    if args.tokenizers:
+        make_tokenizers()
+        return
+    import torch
+
     torch.set_num_threads(1)
     if args.check_ours:
         check_ours(args.check_ours)

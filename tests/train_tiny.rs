@@ -342,3 +342,61 @@ fn training_learns_the_synthetic_task_and_logs_everything() -> Result<()> {
     assert!(r.to_html().contains("<table>"));
     Ok(())
 }
+
+/// The synthetic pairs as an STS-B-like regression: the score is 4.5 for label 1 and 1.5 for
+/// label 0, so the training targets' mean is known exactly.
+fn synthetic_scores(n: usize, seed: u64, split: Split) -> EncodedDataset {
+    let mut ds = synthetic(n, seed, split);
+    ds.task = Task::Stsb;
+    for e in &mut ds.examples {
+        if let Label::Class(c) = e.label {
+            e.label = Label::Score(1.5 + 3.0 * c as f32);
+        }
+    }
+    ds
+}
+
+#[test]
+fn a_regression_head_starts_at_the_training_mean_unless_told_not_to() -> Result<()> {
+    let train = synthetic_scores(40, 1, Split::Train);
+    let targets = train.labels_f32().unwrap();
+    let mean = targets.iter().sum::<f32>() / targets.len() as f32;
+    let bias_of = |mean_init: bool| -> Result<f32> {
+        let model =
+            SequenceClassifier::random(&BertConfig::tiny(), 1, DType::F32, &Device::Cpu, 7)?;
+        let alloc = parse_allocation("uniform:q,v:r=4", &model.dims())?;
+        let cfg = base_cfg().mean_init(mean_init);
+        let t = Trainer::new(
+            model,
+            alloc,
+            train.clone(),
+            synthetic_scores(24, 2, Split::Dev),
+            cfg,
+        )?;
+        let (_, b) = t.model().head();
+        Ok(b.as_tensor().to_vec1::<f32>()?[0])
+    };
+    let started = bias_of(true)?;
+    assert!((started - mean).abs() < 1e-6, "bias {started}, mean {mean}");
+    assert_eq!(
+        bias_of(false)?,
+        0.0,
+        "mean_init off keeps the fresh head's zero bias"
+    );
+
+    // Starting at the mean, the first evaluation's mean squared error is at most the targets'
+    // spread around it plus what the random features add, far below a zero head's E[y^2].
+    let model = SequenceClassifier::random(&BertConfig::tiny(), 1, DType::F32, &Device::Cpu, 7)?;
+    let alloc = parse_allocation("uniform:q,v:r=4", &model.dims())?;
+    let mut t = Trainer::new(
+        model,
+        alloc,
+        train,
+        synthetic_scores(24, 2, Split::Dev),
+        base_cfg(),
+    )?;
+    let r = t.fit(&mut MemoryLogger::default())?;
+    let first = *r.evals.first().unwrap().metrics.get("loss").unwrap();
+    assert!(first.is_finite() && first < 5.0, "first dev MSE {first}");
+    Ok(())
+}

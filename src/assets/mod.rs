@@ -9,17 +9,20 @@
 //! `HETEROLORA_MODEL_DIR` and `HETEROLORA_GLUE_DIR` first; [`require_model_dir`] and
 //! [`require_glue_dir`] fail with the `heterolora fetch ...` command to run. Commands that
 //! need them go through [`ensure_model`] / [`ensure_glue`], which fetch into the default folders
-//! on first use (see [`ensure`]).
+//! on first use (see [`ensure`]). A model folder's files are checked and its tokenizer and a
+//! task's encoded splits come from [`ModelFolder`] and [`encode_split`].
 
 pub mod checksum;
 pub mod download;
 pub mod ensure;
+pub mod folder;
 pub mod glue;
 pub mod manifest;
 pub mod model;
 pub mod model_info;
 
 pub use ensure::{ensure_assets, ensure_glue, ensure_model, AssetPlan};
+pub use folder::{check_split, encode_split, ModelFolder};
 pub use glue::{fetch_glue, GlueFetchOptions, GlueFetchReport};
 pub use manifest::{glue_manifest, model_spec, ModelSpec};
 pub use model::{fetch_model, ModelFetchOptions, ModelFetchReport, ModelSource};

@@ -1,7 +1,7 @@
 //! `heterolora info`: dataset and model statistics.
 
-use crate::assets::{self, ModelInfo};
-use crate::data::{load_split, stats::SplitStats, Split, Task, Tokenizer};
+use crate::assets::{self, ModelFolder, ModelInfo};
+use crate::data::{load_split, stats::SplitStats, Split, Task};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -38,7 +38,8 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             .collect::<crate::Result<_>>()?
     };
     let model_dir = assets::resolve_model_dir(args.model_dir.as_deref(), &args.model);
-    let tokenizer = match Tokenizer::from_model_dir(&model_dir, args.max_len) {
+    // The loading path of every command: a decoder's tokenizer pads with its model's pad id.
+    let tokenizer = match ModelFolder::open(&model_dir).and_then(|f| f.tokenizer(args.max_len)) {
         Ok(t) => Some(t),
         Err(e) => {
             eprintln!("no token lengths: {e}");

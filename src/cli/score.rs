@@ -9,10 +9,10 @@
 //! `<out stem>.<proxy>.json`. The run is logged to the tracker (experiment = the task) with the
 //! scores as metrics `<proxy>.<slot>` and as JSON artifacts, unless `--no-track`.
 
-use crate::adapters::{SearchSpace, SlotId};
+use crate::adapters::{candidates_in, Architecture, SearchSpace, SlotId};
 use crate::cli::output::OutputFormat;
-use crate::data::{self, Split, Task, Tokenizer};
-use crate::model::SequenceClassifier;
+use crate::data::Task;
+use crate::model::{AdaptedClassifier, AssetLoader, Classifier};
 use crate::proxy::{self, FreshAdapters, Proxy, Scores, ScoringData};
 use crate::rng::Rng;
 use crate::tracking::{RunStatus, Tracker};
@@ -74,36 +74,44 @@ pub struct ScoreArgs {
     pub format: crate::cli::output::OutputFormat,
 }
 
-/// The model (with the task's head) and the scoring batches the options ask for.
-pub fn load_for_scoring(
-    opts: &ScoringOpts,
-    seed: u64,
-) -> Result<(Task, SequenceClassifier, ScoringData)> {
+/// The model (any backbone, with the task's head) and the scoring batches the options ask for.
+pub fn load_for_scoring(opts: &ScoringOpts, seed: u64) -> Result<(Task, Classifier, ScoringData)> {
     let task: Task = opts.task.parse()?;
     let device = crate::device::parse_device(&opts.device)?;
     // On a fresh machine: fetch the model and the task's data into datasets/ first.
     opts.assets.ensure(Some(task))?;
-    let model_dir =
-        crate::assets::resolve_model_dir(opts.assets.model.as_deref(), "all-MiniLM-L6-v2");
-    let glue_dir = crate::assets::resolve_glue_dir(opts.assets.glue.as_deref());
-    let train = data::load_split(&glue_dir, task, Split::Train)?;
-    let tok = Tokenizer::from_model_dir(&model_dir, opts.max_len)?;
-    let enc = tok.encode_dataset(&train)?;
-    let sd = ScoringData::from_dataset(&enc, opts.batch_size, opts.batches, &device)?;
-    let model = SequenceClassifier::from_pretrained(
-        &model_dir,
-        task.num_labels(),
-        candle_core::DType::F32,
-        &device,
-        seed,
-    )?;
+    let loaded = AssetLoader::new(task)
+        .model_dir(opts.assets.model.as_deref())
+        .glue_dir(opts.assets.glue.as_deref())
+        .max_len(opts.max_len)
+        .splits(true, false)
+        .device(&device)
+        .seed(seed)
+        .load()?;
+    let sd = ScoringData::from_dataset(loaded.train()?, opts.batch_size, opts.batches, &device)?;
+    let model = loaded.model.expect("the loader builds the model");
     Ok((task, model, sd))
 }
 
-/// Scores `space` with every proxy of the comma-separated `names` (one shared gradient pass).
-pub fn score_names(
+/// The candidate slots of `space` on `model`: every kind it names that the model has (on a
+/// decoder, `all` takes Llama's gate; a space with none of the model's kinds is an error).
+pub fn candidate_slots<M: AdaptedClassifier>(
+    model: &M,
+    space: &SearchSpace,
+) -> Result<Vec<SlotId>> {
+    let table = model.slot_table();
+    if table.architecture == Architecture::Bert {
+        // BERT's slots as they always were: every kind of the space on every layer.
+        return Ok(space.slots(table.num_layers));
+    }
+    candidates_in(space, &table)
+}
+
+/// Scores `space` with every proxy of the comma-separated `names` (one shared gradient pass),
+/// on any backbone.
+pub fn score_names<M: AdaptedClassifier>(
     names: &str,
-    model: &mut SequenceClassifier,
+    model: &mut M,
     data: &ScoringData,
     space: &SearchSpace,
     fresh: &FreshAdapters,
@@ -118,7 +126,7 @@ pub fn score_names(
     if proxies.is_empty() {
         return Err(Error::invalid("proxy", names, "at least one proxy name"));
     }
-    let slots: Vec<SlotId> = space.slots(model.dims().num_layers);
+    let slots = candidate_slots(model, space)?;
     let refs: Vec<&dyn Proxy> = proxies.iter().map(|p| p.as_ref()).collect();
     let mut rng = Rng::derive(seed, "proxy");
     proxy::score_all(&refs, model, &data.batches, &slots, fresh, &mut rng)

@@ -89,6 +89,10 @@ pub struct StudyOpts {
     /// Override the protocol's token limit.
     #[arg(long)]
     pub max_len: Option<usize>,
+    /// Override the protocol's classifier read-out: `cls` ([CLS] through the pooler) or `mean`
+    /// (the mean over tokens).
+    #[arg(long)]
+    pub head: Option<String>,
     /// Train on the first N training examples only (smoke tests).
     #[arg(long)]
     pub limit_train: Option<usize>,
@@ -191,6 +195,9 @@ impl StudyOpts {
         if let Some(m) = self.max_len {
             p.max_len = m;
         }
+        if let Some(h) = &self.head {
+            p.head = h.parse()?;
+        }
         if let Some(d) = &self.device {
             p.device = d.clone();
         }
@@ -248,6 +255,7 @@ impl StudyOpts {
         opt("--epochs", self.epochs.map(|v| v.to_string()));
         opt("--lr", self.lr.map(|v| v.to_string()));
         opt("--max-len", self.max_len.map(|v| v.to_string()));
+        opt("--head", self.head.clone());
         opt("--limit-train", self.limit_train.map(|v| v.to_string()));
         opt("--device", self.device.clone());
         opt(

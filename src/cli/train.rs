@@ -82,6 +82,10 @@ pub struct TrainArgs {
     /// all-MiniLM-L6-v2 was trained with). Saved with the adapters.
     #[arg(long, default_value = "cls")]
     pub head: String,
+    /// Start a regression head (STS-B) from a zero bias instead of the training targets' mean
+    /// (the mean is the default: from zero, AdamW spends epochs walking the bias to it).
+    #[arg(long)]
+    pub no_mean_init: bool,
     /// auto (the GPU when the build has CUDA and one is visible, else the CPU), cpu, cuda or
     /// cuda:N.
     #[arg(long, default_value = "auto")]
@@ -128,6 +132,7 @@ impl TrainArgs {
             .seed(self.seed)
             .lora_dropout(self.lora_dropout)
             .head(Some(self.head.parse()?))
+            .mean_init(!self.no_mean_init)
             .device(self.device.clone())
             .quiet(self.quiet)
             .checkpoint_every(self.checkpoint_every);

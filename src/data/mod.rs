@@ -1,6 +1,6 @@
 //! GLUE data: the tasks and splits ([`task`]), their TSV files ([`glue`]), tokenisation
-//! ([`tokenize`]), padded batches and the seeded batch order ([`batch`]), the official metrics
-//! ([`metrics`]) and split statistics ([`stats`]).
+//! ([`tokenize`]; a decoder's pad id: [`pad`]), padded batches and the seeded batch order
+//! ([`batch`]), the official metrics ([`metrics`]) and split statistics ([`stats`]).
 //!
 //! ```no_run
 //! use heterolora::data::{self, Batcher, Split, Task, Tokenizer};
@@ -20,6 +20,7 @@
 pub mod batch;
 pub mod glue;
 pub mod metrics;
+pub mod pad;
 pub mod stats;
 pub mod task;
 pub mod tokenize;

@@ -1,5 +1,7 @@
-//! WordPiece tokenisation with the model's own `tokenizer.json` (the `tokenizers` crate, the same
-//! Rust code behind Hugging Face's fast tokenizers, so ids match `transformers` exactly).
+//! Tokenisation with the model's own `tokenizer.json` (the `tokenizers` crate, the same Rust code
+//! behind Hugging Face's fast tokenizers, so ids match `transformers` exactly): BERT's WordPiece,
+//! and the byte-level or SentencePiece-style BPE of the decoders, whose pad id comes from
+//! [`super::pad`] so that batches and the classifier's read-out agree.
 
 use super::glue::{GlueDataset, Label, Split, Task};
 use crate::{Error, Result};
@@ -76,9 +78,16 @@ impl Tokenizer {
         })
     }
 
-    /// Loads `<dir>/tokenizer.json`.
+    /// Loads `<dir>/tokenizer.json`. In a decoder's folder (`config.json`'s `model_type` opt,
+    /// llama or qwen2) the pad id is [`super::pad::require_decoder_pad_id`]'s, the id the
+    /// decoder's classifier reads its last non-pad token by; elsewhere `[PAD]`'s.
     pub fn from_model_dir(dir: impl AsRef<Path>, max_len: usize) -> Result<Self> {
-        Self::from_file(dir.as_ref().join("tokenizer.json"), max_len)
+        let dir = dir.as_ref();
+        let mut tok = Self::from_file(dir.join("tokenizer.json"), max_len)?;
+        if let Some(cfg) = super::pad::read_config(dir)?.filter(super::pad::is_decoder) {
+            tok.pad_id = super::pad::require_decoder_pad_id(dir, &cfg, None)?.id;
+        }
+        Ok(tok)
     }
 
     pub fn max_len(&self) -> usize {

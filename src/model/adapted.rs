@@ -76,6 +76,12 @@ pub trait AdaptedClassifier: Clone {
     /// included); `None` for shortcuts.
     fn frozen_output(&self, slot: SlotId, x: &Tensor) -> Result<Option<Tensor>>;
 
+    /// The head's output bias `[num_labels]` where the head has one (BERT's `classifier.bias`;
+    /// transformers' decoder `score` heads have none): the trainer starts a regression head at
+    /// the training targets' mean through it.
+    fn head_bias(&self) -> Option<Var> {
+        None
+    }
     /// The model as BERT's classifier, for what only BERT has (SynFlow's embeddings path,
     /// alpha-test's metrics); `None` on a decoder.
     fn as_bert_mut(&mut self) -> Option<&mut SequenceClassifier> {
@@ -202,6 +208,9 @@ impl AdaptedClassifier for SequenceClassifier {
     }
     fn has_slot(&self, slot: SlotId) -> bool {
         SequenceClassifier::has_slot(self, slot)
+    }
+    fn head_bias(&self) -> Option<Var> {
+        Some(self.head_bias.clone())
     }
     fn as_bert_mut(&mut self) -> Option<&mut SequenceClassifier> {
         Some(self)
@@ -367,6 +376,9 @@ impl AdaptedClassifier for Classifier {
     }
     fn has_slot(&self, slot: SlotId) -> bool {
         both!(self, m => AdaptedClassifier::has_slot(m, slot))
+    }
+    fn head_bias(&self) -> Option<Var> {
+        both!(self, m => AdaptedClassifier::head_bias(m))
     }
     fn as_bert_mut(&mut self) -> Option<&mut SequenceClassifier> {
         match self {

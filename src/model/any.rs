@@ -17,11 +17,14 @@
 
 use super::decoder::classifier::{model_type, read_config};
 use super::decoder::DecoderClassifier;
+use super::AdaptedClassifier;
 use super::SequenceClassifier;
-use crate::adapters::{Architecture, SlotTable};
+use crate::adapters::{Architecture, ModelDims, SlotId, SlotTable};
+use crate::display::{escape, thousands};
 use crate::rng::Rng;
 use crate::Result;
 use candle_core::{DType, Device, Tensor};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A sequence classifier on any supported backbone. Cloning shares the trainable variables; slots,
@@ -83,6 +86,79 @@ impl Classifier {
             Classifier::Encoder(m) => m.slot_table(),
             Classifier::Decoder(m) => m.slot_table().clone(),
         }
+    }
+
+    /// Layers, hidden and feed-forward width (BERT's [`SequenceClassifier::dims`]); sizing slots
+    /// of a decoder (grouped-query k/v, the gate) needs [`Classifier::slot_table`].
+    pub fn dims(&self) -> ModelDims {
+        match self {
+            Classifier::Encoder(m) => m.dims(),
+            Classifier::Decoder(m) => m.slot_table().model_dims(),
+        }
+    }
+
+    /// BERT's classifier, or `None` for a decoder.
+    pub fn as_bert(&self) -> Option<&SequenceClassifier> {
+        match self {
+            Classifier::Encoder(m) => Some(m),
+            Classifier::Decoder(_) => None,
+        }
+    }
+
+    /// Slots with an adapter, enabled or not, in (layer, kind) order.
+    pub fn adapter_slots(&self) -> Vec<SlotId> {
+        AdaptedClassifier::adapter_slots(self)
+    }
+
+    /// Parameters of each enabled adapter: r * (d_in + d_out).
+    pub fn slot_params(&self) -> BTreeMap<SlotId, usize> {
+        match self {
+            Classifier::Encoder(m) => m.slot_params(),
+            Classifier::Decoder(m) => m.slot_params(),
+        }
+    }
+
+    /// Parameters of the classification head (BERT's with its bias, a decoder's `score` without).
+    pub fn head_params(&self) -> usize {
+        match self {
+            Classifier::Encoder(m) => m.head_params(),
+            Classifier::Decoder(m) => {
+                m.trainable_params() - m.slot_params().values().sum::<usize>()
+            }
+        }
+    }
+
+    /// An HTML overview: BERT's [`SequenceClassifier::to_html`]; for a decoder its architecture,
+    /// sizes, device and parameter counts.
+    pub fn to_html(&self) -> String {
+        match self {
+            Classifier::Encoder(m) => m.to_html(),
+            Classifier::Decoder(m) => {
+                let t = m.slot_table();
+                format!(
+                    "<p><b>DecoderClassifier</b>: {} {} layers, hidden {}, feed-forward {}, {} \
+                     labels, {:?} on {}; {} adapters on, {} trainable and {} frozen parameters</p>",
+                    t.architecture,
+                    t.num_layers,
+                    t.hidden_size,
+                    t.intermediate_size,
+                    m.num_labels(),
+                    m.dtype(),
+                    escape(&crate::device::device_name(m.device())),
+                    m.enabled_slots().len(),
+                    thousands(m.trainable_params()),
+                    thousands(m.base_params()),
+                )
+            }
+        }
+    }
+
+    /// Shows [`Classifier::to_html`] inline in an evcxr notebook.
+    pub fn evcxr_display(&self) {
+        println!(
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+            self.to_html()
+        );
     }
 
     /// Logits `[b, num_labels]`; `token_type_ids` only matter to BERT (zeros when `None`).

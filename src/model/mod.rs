@@ -11,6 +11,8 @@
 //! - [`decoder`]: OPT, Llama and Qwen2 decoders with the same slots, under
 //!   [`decoder::DecoderClassifier`]; [`any`]: [`Classifier`], an enum over both.
 //! - [`adapted`]: [`AdaptedClassifier`], what scoring and training use of any of them.
+//! - [`load`]: [`AssetLoader`], the one path from a task and folders to the tokenizer, the
+//!   encoded splits and a [`Classifier`].
 //! - [`probe`]: hooks for zero-cost proxies that need dL/dW0 or dL/dz.
 //! - `slots`, `io`, `summary`: slot management, adapter files, parameter tables.
 
@@ -28,6 +30,7 @@ pub mod fused;
 pub mod head_pooling;
 pub(crate) mod io;
 pub mod layer;
+pub mod load;
 pub mod nn;
 pub mod primitives;
 pub mod probe;
@@ -43,6 +46,7 @@ pub use encoder::{BertModel, EncoderOutput};
 pub use eval::EvalLogits;
 pub use head_pooling::HeadPooling;
 pub use io::{STATE_FILE, WEIGHTS_FILE};
+pub use load::{AssetLoader, TaskAssets};
 pub use probe::{ProbeMode, SlotProbe};
 pub use summary::ParamSummary;
 

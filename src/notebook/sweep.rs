@@ -1,5 +1,6 @@
 //! [`Sweep`]: trials trained as child runs of one parent run, and their results side by side.
 
+use crate::adapters::SlotTable;
 use crate::display::{emit_evcxr, HtmlTable};
 use crate::search::Allocation;
 use crate::train::{TrainConfig, TrainResult};
@@ -36,6 +37,9 @@ pub struct Sweep {
     pub parent_run_id: String,
     pub name: String,
     pub trials: Vec<(SweepTrial, std::result::Result<TrainResult, String>)>,
+    /// A decoder's slot table, which sizes its adapters (grouped-query k/v, the gate); `None`
+    /// on BERT, whose allocations count themselves.
+    pub(crate) table: Option<SlotTable>,
 }
 
 impl Sweep {
@@ -44,7 +48,22 @@ impl Sweep {
             parent_run_id,
             name,
             trials: Vec::new(),
+            table: None,
         }
+    }
+
+    /// Count adapter parameters with a decoder's slot table.
+    pub(crate) fn with_table(mut self, table: Option<SlotTable>) -> Self {
+        self.table = table;
+        self
+    }
+
+    /// Exact adapter parameters of a trial's allocation on the sweep's model.
+    pub fn adapter_params(&self, allocation: &Allocation) -> usize {
+        self.table
+            .as_ref()
+            .and_then(|t| allocation.trainable_params_in(t).ok())
+            .unwrap_or_else(|| allocation.trainable_params())
     }
 
     pub(crate) fn push(
@@ -86,7 +105,7 @@ impl Sweep {
             self.failures()
         ));
         for (trial, res) in &self.trials {
-            let params = trial.allocation.trainable_params().to_string();
+            let params = self.adapter_params(&trial.allocation).to_string();
             match res {
                 Ok(r) => t.push_row([
                     trial.name.clone(),

@@ -6,11 +6,11 @@ use super::predictions::PredictionReport;
 use super::scoreset::ScoreSet;
 use super::settings::Settings;
 use super::sweep::{Sweep, SweepTrial};
-use crate::adapters::{ModelDims, SearchSpace, SlotId};
-use crate::assets;
-use crate::data::{load_split, Split, Task, Tokenizer};
+use crate::adapters::{ModelDims, SearchSpace, SlotId, SlotSizes, SlotTable};
+use crate::assets::{self, ModelFolder};
+use crate::data::{load_split, Split, Task};
 use crate::display::{emit_evcxr, HtmlTable};
-use crate::model::SequenceClassifier;
+use crate::model::{AdaptedClassifier, AssetLoader, Classifier};
 use crate::plot::{AllocationHeatmap, CurvesPlot, Figure, ScoreHeatmap};
 use crate::predict::{self, Which};
 use crate::proxy::{self, FreshAdapters, Proxy, Scores, ScoringData};
@@ -23,7 +23,7 @@ use crate::train::dynamic::DynamicReallocator;
 use crate::train::job::DEFAULT_MODEL as DEFAULT_MODEL_NAME;
 use crate::train::{TrainConfig, TrainJob, TrainResult};
 use crate::{Error, Result};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -52,7 +52,7 @@ pub struct Workspace {
     model_dir: PathBuf,
     glue_dir: PathBuf,
     device: Device,
-    model: SequenceClassifier,
+    model: Classifier,
     scoring: ScoringData,
     num_train: usize,
     tracker: Tracker,
@@ -88,40 +88,31 @@ impl Workspace {
         let t0 = Instant::now();
         crate::device::tune_allocator();
         settings.check()?;
-        let model_dir = model_dir.into();
-        let glue_dir = glue_dir.into();
-        for f in ["config.json", "tokenizer.json", "model.safetensors"] {
-            if !model_dir.join(f).is_file() {
-                return Err(Error::Asset {
-                    what: format!("model {}", model_dir.display()),
-                    reason: format!("{} does not exist", model_dir.join(f).display()),
-                    hint: format!(
-                        "Run `heterolora fetch model {DEFAULT_MODEL_NAME}` or set HETEROLORA_MODEL_DIR"
-                    ),
-                });
-            }
-        }
         let device = crate::device::parse_device(&settings.device)?;
-        let tok = Tokenizer::from_model_dir(&model_dir, settings.max_len)?;
-        let train = load_split(&glue_dir, task, Split::Train)?;
-        let num_train = settings
-            .train_limit
-            .map_or(train.len(), |n| n.min(train.len()));
-        let enc = tok.encode_dataset(&train)?;
+        let (model_dir, glue_dir): (PathBuf, PathBuf) = (model_dir.into(), glue_dir.into());
+        let loaded = AssetLoader::new(task)
+            .model_dir(Some(&model_dir))
+            .glue_dir(Some(&glue_dir))
+            .max_len(settings.max_len)
+            .splits(true, false)
+            .device(&device)
+            .seed(settings.seed)
+            .load()?;
+        let enc = loaded.train()?;
+        let num_train = settings.train_limit.map_or(enc.len(), |n| n.min(enc.len()));
         let scoring = ScoringData::from_dataset(
-            &enc,
+            enc,
             settings.score_batch_size,
             settings.score_batches,
             &device,
         )?;
-        let model = SequenceClassifier::from_pretrained(
-            &model_dir,
-            task.num_labels(),
-            DType::F32,
-            &device,
-            settings.seed,
-        )?
-        .with_head_pooling(settings.head);
+        let model_dir = loaded.model_dir().to_path_buf();
+        let glue_dir = loaded.glue_dir.clone();
+        let mut model = loaded.model.expect("the loader builds the model");
+        if let Classifier::Encoder(m) = &mut model {
+            // A decoder's head reads its last non-pad token: the setting is BERT's.
+            m.set_head_pooling(settings.head);
+        }
         // Opening creates the store, so the default one is opened only when none is named.
         let tracker = Tracker::open_or_default(settings.tracking.as_deref())?;
         Ok(Workspace {
@@ -161,11 +152,17 @@ impl Workspace {
     pub fn dims(&self) -> ModelDims {
         self.model.dims()
     }
+    /// The model's slot kinds and the sizes of their maps (a decoder's grouped-query k/v and
+    /// gate included): what allocations are sized with.
+    pub fn slot_table(&self) -> SlotTable {
+        self.model.slot_table()
+    }
     pub fn device(&self) -> &Device {
         &self.device
     }
-    /// The base model with the task's (untrained) head; displays its parameter table.
-    pub fn model(&self) -> &SequenceClassifier {
+    /// The base model (BERT or a decoder) with the task's (untrained) head; displays its
+    /// parameter table.
+    pub fn model(&self) -> &Classifier {
         &self.model
     }
     pub fn scoring_data(&self) -> &ScoringData {
@@ -200,9 +197,13 @@ impl Workspace {
         self.settings.train_config()
     }
 
-    /// Candidate slots of `space` in this model.
+    /// Candidate slots of `space` in this model (on a decoder, the kinds it has; `all` takes
+    /// Llama's gate).
     pub fn slots(&self, space: &SearchSpace) -> Vec<SlotId> {
-        space.slots(self.dims().num_layers)
+        match self.model {
+            Classifier::Encoder(_) => space.slots(self.dims().num_layers),
+            Classifier::Decoder(_) => self.slot_table().slots(space),
+        }
     }
 
     // ---- scoring ------------------------------------------------------------------------------
@@ -284,13 +285,32 @@ impl Workspace {
 
     // ---- allocation ---------------------------------------------------------------------------
 
+    /// What allocators size slots with: BERT's dims as they always were, a decoder's slot
+    /// table.
+    fn sizes(&self) -> Sizes {
+        match self.model {
+            Classifier::Encoder(_) => Sizes::Bert(self.dims()),
+            Classifier::Decoder(_) => Sizes::Table(self.slot_table()),
+        }
+    }
+
+    /// Exact adapter parameters of `alloc` on this model.
+    pub fn adapter_params(&self, alloc: &Allocation) -> usize {
+        match self.model {
+            Classifier::Encoder(_) => alloc.trainable_params(),
+            Classifier::Decoder(_) => alloc
+                .trainable_params_in(&self.slot_table())
+                .unwrap_or_else(|_| alloc.trainable_params()),
+        }
+    }
+
     /// Rank `r` on every slot of `space` (the equal-budget baseline).
     pub fn uniform(&self, space: &SearchSpace, r: usize) -> Result<Allocation> {
         UniformParams::new()
             .lora_alpha_rule(self.settings.lora_alpha)
             .r(r)
             .check()?
-            .allocate(space, &self.dims())
+            .allocate(space, &self.sizes())
     }
 
     /// The paper's static top-k: the fraction `p` of slots with the best scores, at rank `r`.
@@ -307,7 +327,7 @@ impl Workspace {
             .r(r)
             .seed(self.settings.seed)
             .check()?
-            .allocate(space, &self.dims(), scores)
+            .allocate(space, &self.sizes(), scores)
     }
 
     /// A rank per slot from `ranks` (0 included or not) maximising the summed score under
@@ -326,7 +346,7 @@ impl Workspace {
             .budget(budget)
             .seed(self.settings.seed)
             .check()?
-            .allocate(space, &self.dims(), scores)
+            .allocate(space, &self.sizes(), scores)
     }
 
     // ---- training -----------------------------------------------------------------------------
@@ -453,23 +473,25 @@ impl Workspace {
     /// A fresh base model with the adapters and classification head saved in `adapter_dir` (a
     /// PEFT folder, e.g. from [`Workspace::saved_adapters`]), on this workspace's device, with
     /// its head read-out.
-    pub fn load_adapters(&self, adapter_dir: impl AsRef<Path>) -> Result<SequenceClassifier> {
+    pub fn load_adapters(&self, adapter_dir: impl AsRef<Path>) -> Result<Classifier> {
         let mut model = predict::load_model(
             &self.model_dir,
             adapter_dir.as_ref(),
             self.task,
             &self.device,
         )?;
-        model.set_head_pooling(self.settings.head);
+        if let Classifier::Encoder(m) = &mut model {
+            m.set_head_pooling(self.settings.head);
+        }
         Ok(model)
     }
 
     /// `model`'s predictions on `split` (the dev split limited as the settings say, so that the
     /// metrics equal the ones training logged), with the confusion matrix and the `max_errors`
     /// most confident mistakes.
-    pub fn predict(
+    pub fn predict<M: AdaptedClassifier>(
         &self,
-        model: &SequenceClassifier,
+        model: &M,
         split: Split,
         max_errors: usize,
     ) -> Result<PredictionReport> {
@@ -482,7 +504,8 @@ impl Workspace {
         if let Some(n) = limit {
             ds.examples.truncate(n);
         }
-        let enc = Tokenizer::from_model_dir(&self.model_dir, self.settings.max_len)?
+        let enc = ModelFolder::open(&self.model_dir)?
+            .tokenizer(self.settings.max_len)?
             .encode_dataset(&ds)?;
         let preds = predict::predict(model, &enc, predict::EVAL_BATCH_SIZE)?;
         PredictionReport::new(format!("{} {}", self.task, split), &ds, &preds, max_errors)
@@ -506,7 +529,8 @@ impl Workspace {
         let mut parent = self.tracker.start_run(&self.experiment, name)?;
         parent.set_tag("heterolora.kind", "sweep")?;
         parent.log_param("num_trials", trials.len())?;
-        let mut sweep = Sweep::new(parent.run_id().to_string(), name.to_string());
+        let table = matches!(self.model, Classifier::Decoder(_)).then(|| self.slot_table());
+        let mut sweep = Sweep::new(parent.run_id().to_string(), name.to_string()).with_table(table);
         let mut all_ok = true;
         let total = trials.len();
         for (i, trial) in trials.into_iter().enumerate() {
@@ -515,7 +539,7 @@ impl Workspace {
                 i + 1,
                 total,
                 trial.name,
-                trial.allocation.trainable_params()
+                self.adapter_params(&trial.allocation)
             );
             let mut child: Run = parent.start_child(&trial.name)?;
             child.set_tag("sweep.trial", &trial.name)?;
@@ -616,7 +640,12 @@ impl Workspace {
 
     /// Heat map of an allocation (layers by slot kind, coloured by rank).
     pub fn plot_allocation(&self, alloc: &Allocation) -> Result<Figure> {
-        AllocationHeatmap::new(alloc).render()
+        match self.model {
+            Classifier::Encoder(_) => AllocationHeatmap::new(alloc).render(),
+            Classifier::Decoder(_) => AllocationHeatmap::new(alloc)
+                .slot_table(&self.slot_table())
+                .render(),
+        }
     }
 
     /// Heat map of scores, outlining the slots `alloc` enables when given.
@@ -697,6 +726,40 @@ impl std::fmt::Display for Workspace {
             display_path(self.tracker.path()),
             self.experiment
         )
+    }
+}
+
+/// What a workspace sizes allocations with: BERT's dims, as they always were, or a decoder's slot
+/// table (grouped-query k/v maps, the gate).
+enum Sizes {
+    Bert(ModelDims),
+    Table(SlotTable),
+}
+
+impl SlotSizes for Sizes {
+    fn model_dims(&self) -> ModelDims {
+        match self {
+            Sizes::Bert(d) => d.model_dims(),
+            Sizes::Table(t) => SlotSizes::model_dims(t),
+        }
+    }
+    fn candidates(&self, space: &SearchSpace) -> Result<Vec<SlotId>> {
+        match self {
+            Sizes::Bert(d) => d.candidates(space),
+            Sizes::Table(t) => t.candidates(space),
+        }
+    }
+    fn slot_params(&self, slot: SlotId, r: usize) -> usize {
+        match self {
+            Sizes::Bert(d) => d.slot_params(slot, r),
+            Sizes::Table(t) => t.slot_params(slot, r),
+        }
+    }
+    fn kind_dims(&self, kind: crate::adapters::SlotKind) -> (usize, usize) {
+        match self {
+            Sizes::Bert(d) => d.kind_dims(kind),
+            Sizes::Table(t) => t.kind_dims(kind),
+        }
     }
 }
 

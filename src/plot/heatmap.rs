@@ -6,7 +6,7 @@ use super::figure::Figure;
 use super::grid::{Cell, ColourBar, Grid, Swatch};
 use super::palette::{self, blues, viridis};
 use super::{fmt_num, fmt_params, DEFAULT_SIZE};
-use crate::adapters::{SlotId, SlotKind};
+use crate::adapters::{SlotId, SlotKind, SlotTable};
 use crate::proxy::Scores;
 use crate::search::Allocation;
 use crate::Result;
@@ -32,12 +32,16 @@ pub enum HeatmapColour {
 /// | `colour` | `Rank` when ranks differ, else `OnOff` | cell colouring |
 /// | `title` | `Allocation: <method> (<proxy>)` | chart title |
 /// | `size` | 800 x 500 | pixels |
+/// | `slot_table` | none: BERT-shaped maps | the model's sizes, for exact parameter totals of a decoder (grouped-query k/v, Llama's gate) |
+///
+/// Columns are the kinds the allocation has candidates of, Llama's `gate` included.
 #[derive(Debug, Clone)]
 pub struct AllocationHeatmap {
     alloc: Allocation,
     colour: Option<HeatmapColour>,
     title: Option<String>,
     size: Option<(u32, u32)>,
+    table: Option<SlotTable>,
 }
 
 impl AllocationHeatmap {
@@ -47,10 +51,16 @@ impl AllocationHeatmap {
             colour: None,
             title: None,
             size: None,
+            table: None,
         }
     }
     pub fn colour(mut self, colour: HeatmapColour) -> Self {
         self.colour = Some(colour);
+        self
+    }
+    /// Count parameters with the model's slot table (a decoder's k/v and gate sizes).
+    pub fn slot_table(mut self, table: &SlotTable) -> Self {
+        self.table = Some(table.clone());
         self
     }
     pub fn title(mut self, title: impl Into<String>) -> Self {
@@ -77,10 +87,17 @@ impl AllocationHeatmap {
         let a = &self.alloc;
         let candidates: BTreeSet<SlotId> =
             a.candidates.iter().chain(a.ranks.keys()).copied().collect();
-        let kinds: Vec<SlotKind> = SlotKind::ALL
+        let kinds: Vec<SlotKind> = SlotKind::EVERY
             .into_iter()
             .filter(|k| candidates.iter().any(|s| s.kind == *k))
             .collect();
+        // BERT-shaped maps unless the model's table says otherwise.
+        let params = |slot: SlotId, r: usize| match &self.table {
+            Some(t) => t
+                .params_at_rank(slot, r)
+                .unwrap_or_else(|| slot.params_at_rank(r, &a.dims)),
+            None => slot.params_at_rank(r, &a.dims),
+        };
         let num_layers = a
             .dims
             .num_layers
@@ -122,7 +139,7 @@ impl AllocationHeatmap {
             for (c, &kind) in kinds.iter().enumerate() {
                 let slot = SlotId::new(layer, kind);
                 let cell = if let Some(sr) = a.ranks.get(&slot) {
-                    let p = slot.params_at_rank(sr.r, &a.dims);
+                    let p = params(slot, sr.r);
                     let count = if mode == HeatmapColour::OnOff {
                         1
                     } else {
@@ -148,7 +165,7 @@ impl AllocationHeatmap {
             "Σ r"
         };
         let total_r: usize = row_r.iter().sum();
-        let total_p = a.trainable_params();
+        let total_p: usize = a.ranks.iter().map(|(s, sr)| params(*s, sr.r)).sum();
         let mut sum_row: Vec<String> = col_r.iter().map(|v| v.to_string()).collect();
         sum_row.push(total_r.to_string());
         sum_row.push(String::new());
@@ -292,7 +309,7 @@ impl ScoreHeatmap {
                 s.proxy
             )));
         }
-        let kinds: Vec<SlotKind> = SlotKind::ALL
+        let kinds: Vec<SlotKind> = SlotKind::EVERY
             .into_iter()
             .filter(|k| s.values.keys().any(|id| id.kind == *k))
             .collect();
@@ -460,6 +477,24 @@ mod tests {
             .grid();
         assert_eq!(onoff.margin_cols[0].0, "# on");
         assert_eq!(onoff.margin_cols[0].1, ["1", "2"]);
+    }
+
+    #[test]
+    fn a_llama_allocation_shows_the_gate_and_counts_with_the_slot_table() {
+        use crate::adapters::{Architecture, SearchSpace};
+        // 2 layers, hidden 32, feed-forward 48, 4 query heads and 2 key-value heads of 8.
+        let t = SlotTable::llama(Architecture::Llama, 2, 32, 48, 32, 16);
+        let space = SearchSpace::parse_kinds("q,v,gate").unwrap();
+        let a = Allocation::uniform(&space, &t, 4, 8.0).unwrap();
+        let g = AllocationHeatmap::new(&a).slot_table(&t).grid();
+        assert_eq!(g.col_labels, ["q", "v", "ffn_gate"]);
+        // q 4 * (32 + 32), v 4 * (32 + 16), gate 4 * (32 + 48) per layer.
+        let per_layer = fmt_params(768.0);
+        assert_eq!(g.margin_cols[1].1, [per_layer.clone(), per_layer]);
+        assert_eq!(g.margin_rows[1].1.last().unwrap(), &fmt_params(1536.0));
+        // Without the table, v is counted BERT-shaped (32 -> 32).
+        let bert_shaped = AllocationHeatmap::new(&a).grid();
+        assert_eq!(bert_shaped.margin_cols[1].1[0], fmt_params(832.0));
     }
 
     #[test]

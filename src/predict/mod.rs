@@ -4,16 +4,18 @@
 //!   whichever it is, keeping the test file's `index` column for the submission;
 //! - [`resolve_adapter_dir`]: a folder with the adapter files, or a training run's output
 //!   folder (its `final/` or `best/` adapters, as `heterolora train` writes them);
-//! - [`load_model`]: the base model with the saved adapters and classification head;
+//! - [`load_model`]: the base model (BERT or a decoder) with the saved adapters and
+//!   classification head;
 //! - [`predict`]: logits for every row, batched exactly like the trainer's dev evaluation, so
 //!   that the metrics equal the ones the trainer logged for the same adapters;
 //! - [`Predictions`]: metrics against gold labels, and the GLUE submission file.
 
 use crate::adapters::peft::{self, load_safetensors, ADAPTER_CONFIG, ADAPTER_WEIGHTS};
-use crate::data::{metrics, Batcher, EncodedDataset, GlueDataset, Split, Task, Tokenizer};
-use crate::model::{SequenceClassifier, STATE_FILE, WEIGHTS_FILE};
+use crate::assets::ModelFolder;
+use crate::data::{metrics, Batcher, EncodedDataset, GlueDataset, Split, Task};
+use crate::model::{AdaptedClassifier, AssetLoader, Classifier, STATE_FILE, WEIGHTS_FILE};
 use crate::{Error, Result};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -134,40 +136,62 @@ pub fn resolve_adapter_dir(path: &Path, which: Which) -> Result<PathBuf> {
     })
 }
 
-/// The base model in `model_dir` with the adapters and classification head saved in
-/// `adapter_dir`. A folder without a head is an error: its predictions would come from a
-/// randomly initialised classifier.
+/// The base model in `model_dir` (any backbone: BERT or a decoder, by its `config.json`) with the
+/// adapters and classification head saved in `adapter_dir`. A folder without a head is an
+/// error: its predictions would come from a randomly initialised classifier.
 pub fn load_model(
     model_dir: &Path,
     adapter_dir: &Path,
     task: Task,
     device: &Device,
-) -> Result<SequenceClassifier> {
+) -> Result<Classifier> {
+    let decoder = ModelFolder::open(model_dir)?.is_decoder();
     let mut has_head = false;
     for f in [ADAPTER_WEIGHTS, WEIGHTS_FILE] {
         let p = adapter_dir.join(f);
         if p.is_file() {
             has_head |= load_safetensors(&p, &Device::Cpu)?
                 .keys()
-                .any(|k| peft::head_key(k).is_some());
+                .any(|k| match decoder {
+                    true => peft::score_key(k),
+                    false => peft::head_key(k).is_some(),
+                });
         }
     }
     if !has_head {
+        let (keys, modules) = match decoder {
+            true => ("`score.weight`", "[\"score\"]"),
+            false => (
+                "`classifier.weight` / `classifier.bias`",
+                "[\"classifier\"]",
+            ),
+        };
         return Err(Error::Asset {
             what: format!("adapters {}", adapter_dir.display()),
-            reason: "no classification head (`classifier.weight` / `classifier.bias`) saved there"
-                .into(),
-            hint: "save the head with the adapters (PEFT: modules_to_save=[\"classifier\"]; \
-                   `heterolora train` always does)"
-                .into(),
+            reason: format!("no classification head ({keys}) saved there"),
+            hint: format!(
+                "save the head with the adapters (PEFT: modules_to_save={modules}; \
+                 `heterolora train` always does)"
+            ),
         });
     }
-    let mut model =
-        SequenceClassifier::from_pretrained(model_dir, task.num_labels(), DType::F32, device, 0)?;
+    // The loading path of every command: a decoder reads its logits before the pad id its
+    // folder's tokenizer pads with, as in training.
+    let mut model = AssetLoader::new(task)
+        .model_dir(Some(model_dir))
+        .splits(false, false)
+        .device(device)
+        .load()?
+        .model
+        .expect("the loader builds the model");
     model.load_adapters(adapter_dir)?;
     if model.num_labels() != task.num_labels() {
         return Err(Error::Config {
-            field: format!("{}: classifier", adapter_dir.display()),
+            field: format!(
+                "{}: {}",
+                adapter_dir.display(),
+                if decoder { "score" } else { "classifier" }
+            ),
             reason: format!(
                 "the saved head has {} outputs but {task} needs {}; are these adapters for another task?",
                 model.num_labels(),
@@ -190,8 +214,8 @@ pub struct Predictions {
 
 /// Runs `model` over `data` in the trainer's evaluation batches (sorted by length,
 /// `batch_size` rows, no dropout).
-pub fn predict(
-    model: &SequenceClassifier,
+pub fn predict<M: AdaptedClassifier>(
+    model: &M,
     data: &EncodedDataset,
     batch_size: usize,
 ) -> Result<Predictions> {
@@ -207,7 +231,7 @@ pub fn predict(
         .into_iter()
         .map(|idx| data.batch(&idx, &device))
         .collect::<Result<Vec<_>>>()?;
-    let out = model.eval_logits(&batches, n, labelled)?;
+    let out = model.eval_batches(&batches, n, labelled)?;
     Ok(Predictions {
         task,
         logits: out.logits,
@@ -272,7 +296,10 @@ impl Predictions {
     }
 }
 
-/// Encodes `file` with the tokenizer of `model_dir` at `max_len` tokens.
+/// Encodes `file` with the tokenizer of `model_dir` at `max_len` tokens (a decoder's pads with
+/// the id its read-out skips).
 pub fn encode(model_dir: &Path, file: &PredictFile, max_len: usize) -> Result<EncodedDataset> {
-    Tokenizer::from_model_dir(model_dir, max_len)?.encode_dataset(&file.dataset)
+    ModelFolder::open(model_dir)?
+        .tokenizer(max_len)?
+        .encode_dataset(&file.dataset)
 }

@@ -26,6 +26,7 @@
 //! [`super::score_on`] returns an [`crate::Error::Config`] naming the architecture.
 
 use super::engine::{check_inputs, working_copy};
+use super::target::{bert_only, Scorable};
 use super::{FreshAdapters, Proxy, Scores};
 use crate::adapters::SlotId;
 use crate::data::Batch;
@@ -252,12 +253,13 @@ impl Proxy for AlphaTest {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,
     ) -> Result<Scores> {
-        check_inputs(model, batches, slots)?;
+        let model = bert_only(model, &self.name())?;
+        check_inputs(&*model, batches, slots)?;
         self.check()?;
         let start = Instant::now();
         let mut work = working_copy(model, slots, &self.fresh)?;

@@ -1,10 +1,9 @@
 //! `constant`: every slot scores 1. The allocators break ties at random (seeded), so top-k on
 //! these scores is the "random allocation" baseline. Costs nothing.
 
-use super::{engine::check_inputs, Proxy, Scores};
+use super::{Proxy, Scorable, Scores};
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::Result;
 
@@ -18,12 +17,12 @@ impl Proxy for Constant {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         _rng: &mut Rng,
     ) -> Result<Scores> {
-        check_inputs(model, batches, slots)?;
+        model.check_inputs(batches, slots)?;
         Ok(Constant::ones(slots))
     }
 }

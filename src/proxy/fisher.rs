@@ -4,10 +4,11 @@
 //! (W0 x + b + adapter; shortcuts: x or 0 plus adapter), so the score is not blind at B = 0, except
 //! for fresh zero shortcuts, whose output is 0.
 
-use super::{score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scores};
+use super::{
+    score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scorable, Scores,
+};
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::Result;
 
@@ -23,7 +24,7 @@ impl Proxy for Fisher {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,

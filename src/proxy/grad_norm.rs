@@ -3,10 +3,11 @@
 //! is ||dL/dB||_F = (alpha / r) ||dL/dz^T (x A^T)||_F: it still sees the data through A.
 
 use super::fro;
-use super::{score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scores};
+use super::{
+    score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scorable, Scores,
+};
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::Result;
 
@@ -22,7 +23,7 @@ impl Proxy for GradNorm {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,

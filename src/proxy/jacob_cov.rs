@@ -9,10 +9,11 @@
 //! is the mean over the first `batches` scoring batches (default 1, as the original scores one
 //! batch). It does not involve A or B, so it is not blind at B = 0.
 
-use super::{score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scores};
+use super::{
+    score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scorable, Scores,
+};
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::Result;
 
@@ -39,7 +40,7 @@ impl Proxy for JacobCov {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,

@@ -2,9 +2,10 @@
 //!
 //! Every proxy implements [`Proxy`]; [`by_name`] builds one from its name, [`ScoringData`] takes
 //! the first N training batches (unshuffled, as the reference), [`score_all`] scores several
-//! proxies sharing one gradient pass. Scoring never changes the model it is given. The gradient
-//! pass is generic over [`crate::model::AdaptedClassifier`]: [`score_on`] scores a decoder (OPT,
-//! Llama, Qwen2) with every proxy built on it.
+//! proxies sharing one gradient pass. Scoring never changes the model it is given. A proxy takes
+//! any backbone ([`Scorable`]: BERT, a decoder (OPT, Llama, Qwen2) or
+//! [`crate::model::Classifier`]); every proxy built on the gradient pass runs on all of them,
+//! synflow and alpha-test on BERT only.
 //!
 //! | name | formula per slot (A, B: adapter factors; W0: frozen map; sums over N batches) | blind at B = 0 |
 //! |---|---|---|
@@ -60,6 +61,7 @@ pub mod scores;
 pub mod scores_display;
 pub mod snip;
 pub mod synflow;
+pub mod target;
 pub mod w0_grad;
 
 pub use alpha_test::{AlphaMetric, AlphaScope, AlphaTest, Tolerance};
@@ -74,11 +76,12 @@ pub use jacob_cov::JacobCov;
 pub use scores::Scores;
 pub use snip::{Snip, SnipW0};
 pub use synflow::{SynFlow, SynFlowTarget};
+pub use target::Scorable;
 pub use w0_grad::{W0GradNorm, W0GradSpectrum};
 
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::{AdaptedClassifier, SequenceClassifier};
+use crate::model::AdaptedClassifier;
 use crate::rng::Rng;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -91,10 +94,13 @@ pub trait Proxy: Send + Sync {
     fn name(&self) -> String;
 
     /// Scores of every slot in `slots`, from `batches` (the first N training batches). The model
-    /// is left as it was (scoring works on a copy with every slot of `slots` switched on).
+    /// is left as it was (scoring works on a copy with every slot of `slots` switched on). Any
+    /// backbone: `&mut` a `SequenceClassifier`, a `DecoderClassifier` or a
+    /// [`crate::model::Classifier`] coerces to `&mut dyn Scorable`; a proxy that needs BERT's
+    /// internals returns [`Error::Config`] on a decoder ([`target::bert_only`]).
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,
@@ -121,12 +127,11 @@ impl std::fmt::Debug for dyn Proxy {
     }
 }
 
-/// Scores of `proxy` on any backbone ([`AdaptedClassifier`]). On BERT this is `proxy.score`;
-/// on a decoder, proxies built on the shared gradient pass (grad-norm, snip, snip-w0, fisher,
-/// jacob-cov, w0-grad-norm, w0-grad-spectrum) run it with default fresh adapters
-/// ([`FreshAdapters::default`]: rank 8), `constant` needs no model, and the others (synflow,
-/// alpha-test: BERT's embeddings path and training loop) are an [`Error::Config`] naming the
-/// architecture.
+/// Scores of `proxy` on any backbone ([`AdaptedClassifier`]): `proxy.score(model, ..)`. Proxies
+/// built on the shared gradient pass (grad-norm, snip, snip-w0, fisher, jacob-cov, w0-grad-norm,
+/// w0-grad-spectrum) and `constant` run on every backbone; the others (synflow, alpha-test:
+/// BERT's embeddings path and training loop) are an [`Error::Config`] naming the architecture
+/// on a decoder.
 pub fn score_on<M: AdaptedClassifier>(
     proxy: &dyn Proxy,
     model: &mut M,
@@ -134,33 +139,14 @@ pub fn score_on<M: AdaptedClassifier>(
     slots: &[SlotId],
     rng: &mut Rng,
 ) -> Result<Scores> {
-    let arch = model.architecture();
-    if let Some(bert) = model.as_bert_mut() {
-        return proxy.score(bert, batches, slots, rng);
-    }
-    let Some(needs) = proxy.gradient_needs() else {
-        if proxy.name() == Constant.name() {
-            engine::check_inputs(model, batches, slots)?;
-            return Ok(Constant::ones(slots));
-        }
-        return Err(Error::Config {
-            field: "proxy".into(),
-            reason: format!(
-                "`{}` runs on BERT only; on a {arch} model use a proxy of the gradient pass \
-                 (grad-norm, snip, fisher, jacob-cov, w0-grad-norm, w0-grad-spectrum) or constant",
-                proxy.name()
-            ),
-        });
-    };
-    let stats = gradient_pass(model, batches, slots, needs, &FreshAdapters::default())?;
-    proxy.from_gradients(&stats, rng)
+    proxy.score(model, batches, slots, rng)
 }
 
 /// `score` of a proxy built on the gradient pass.
 pub(crate) fn score_by_gradients(
     proxy: &dyn Proxy,
     fresh: &FreshAdapters,
-    model: &SequenceClassifier,
+    model: &dyn Scorable,
     batches: &[Batch],
     slots: &[SlotId],
     rng: &mut Rng,
@@ -168,7 +154,7 @@ pub(crate) fn score_by_gradients(
     let needs = proxy
         .gradient_needs()
         .expect("score_by_gradients is for gradient proxies");
-    let stats = gradient_pass(model, batches, slots, needs, fresh)?;
+    let stats = model.gradient_pass(batches, slots, needs, fresh)?;
     proxy.from_gradients(&stats, rng)
 }
 
@@ -244,9 +230,9 @@ pub fn by_name(name: &str) -> Result<Box<dyn Proxy>> {
 
 /// Scores several proxies; those built on the gradient pass share one pass (their `seconds`
 /// is that pass's time), the others run on their own.
-pub fn score_all(
+pub fn score_all<M: AdaptedClassifier>(
     proxies: &[&dyn Proxy],
-    model: &mut SequenceClassifier,
+    model: &mut M,
     batches: &[Batch],
     slots: &[SlotId],
     fresh: &FreshAdapters,
@@ -257,7 +243,7 @@ pub fn score_all(
         .filter_map(|p| p.gradient_needs())
         .reduce(Needs::union);
     let stats = match needs {
-        Some(n) => Some(gradient_pass(model, batches, slots, n, fresh)?),
+        Some(n) => Some(gradient_pass(&*model, batches, slots, n, fresh)?),
         None => None,
     };
     let mut out = Vec::with_capacity(proxies.len());

@@ -7,11 +7,11 @@
 //! for zero shortcuts, whose frozen map is 0.
 
 use super::{
-    abs_dot, score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scores,
+    abs_dot, score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scorable,
+    Scores,
 };
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::Result;
 
@@ -27,7 +27,7 @@ impl Proxy for Snip {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,
@@ -67,7 +67,7 @@ impl Proxy for SnipW0 {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,

@@ -15,10 +15,10 @@
 //! [`super::score_on`] returns an [`crate::Error::Config`] naming the architecture.
 
 use super::engine::{check_inputs, working_copy};
+use super::target::{bert_only, Scorable};
 use super::{abs_dot, FreshAdapters, Proxy, Scores};
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::Result;
 use candle_core::{DType, Tensor};
@@ -51,12 +51,13 @@ impl Proxy for SynFlow {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         _rng: &mut Rng,
     ) -> Result<Scores> {
-        check_inputs(model, batches, slots)?;
+        let model = bert_only(model, &self.name())?;
+        check_inputs(&*model, batches, slots)?;
         let start = Instant::now();
         let work = working_copy(model, slots, &self.fresh)?;
         let abs = match self.target {

@@ -12,11 +12,11 @@
 
 use super::linalg::top_sq_singular_values;
 use super::{
-    fro, score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scores,
+    fro, score_by_gradients, scores_from, FreshAdapters, GradientStats, Needs, Proxy, Scorable,
+    Scores,
 };
 use crate::adapters::SlotId;
 use crate::data::Batch;
-use crate::model::SequenceClassifier;
 use crate::rng::Rng;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -33,7 +33,7 @@ impl Proxy for W0GradNorm {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,
@@ -85,7 +85,7 @@ impl Proxy for W0GradSpectrum {
 
     fn score(
         &self,
-        model: &mut SequenceClassifier,
+        model: &mut dyn Scorable,
         batches: &[Batch],
         slots: &[SlotId],
         rng: &mut Rng,

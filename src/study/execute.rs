@@ -209,6 +209,10 @@ pub fn prepare_method(
     }
     let dims = model.dims();
     let cfg = protocol.train_config(seed);
+    // Proxies score the model that training starts from: a regression head at the targets' mean.
+    if cfg.mean_init && model.num_labels() == 1 {
+        crate::train::start_at_target_mean(&model, &train)?;
+    }
     let budget = m.budget(&dims)?;
     let cands = m.candidates(&dims);
     let mut scores = None;

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 /// | `device` | `cpu` | `auto` | `cpu`, `cuda`, `cuda:N`, `auto` | |
 /// | `lora_alpha` | `16` | `16` | LoRA alpha of every method's slots as a function of rank ([`AlphaRule`]; the authors keep 16 at every rank; `2r` keeps the scaling at 2) | > 0 |
 /// | `head` | `cls` | `cls` | classifier read-out ([`HeadPooling`]: [CLS] through the pooler, or the mean over non-pad tokens) | |
+/// | `mean_init` | true | true | a regression head (STS-B) starts at the training targets' mean, for scoring and training ([`TrainConfig`]'s `mean_init`) | |
 ///
 /// Records written before `lora_alpha` and `head` were fields read as `2r` (what those studies
 /// used: their records list every slot's alpha) and `cls`. A study refuses to continue under a
@@ -69,6 +70,14 @@ pub struct Protocol {
     pub lora_alpha: AlphaRule,
     #[serde(default)]
     pub head: HeadPooling,
+    /// Records written before the field existed read `true`: they are all classification
+    /// studies, where it has no effect.
+    #[serde(default = "mean_init_default")]
+    pub mean_init: bool,
+}
+
+fn mean_init_default() -> bool {
+    true
 }
 
 impl Protocol {
@@ -92,6 +101,7 @@ impl Protocol {
             device: "cpu".into(),
             lora_alpha: AlphaRule::LORA_DEFAULT,
             head: HeadPooling::Cls,
+            mean_init: true,
         }
     }
 
@@ -116,6 +126,7 @@ impl Protocol {
             device: "auto".into(),
             lora_alpha: AlphaRule::LORA_DEFAULT,
             head: HeadPooling::Cls,
+            mean_init: true,
         }
     }
 
@@ -184,6 +195,7 @@ impl Protocol {
             .seed(seed)
             .device(self.device.clone())
             .head(Some(self.head))
+            .mean_init(self.mean_init)
             .quiet(true)
     }
 
@@ -225,6 +237,7 @@ impl Protocol {
             ),
             ("protocol.lora_alpha".into(), self.lora_alpha.to_string()),
             ("protocol.head".into(), self.head.to_string()),
+            ("protocol.mean_init".into(), self.mean_init.to_string()),
         ]
     }
 
@@ -233,7 +246,7 @@ impl Protocol {
         format!(
             "{}: {} epochs, max_len {}, lr {}, batch {}, {:?} schedule (warm-up {}), clip {}, \
              weight decay {}, proxies on {} batches of {}, dynamic every {} epoch{}{}, \
-             lora_alpha {}, {} head",
+             lora_alpha {}, {} head{}",
             self.name,
             self.epochs,
             self.max_len,
@@ -255,6 +268,11 @@ impl Protocol {
                 .map_or(String::new(), |n| format!(", first {n} training examples")),
             self.lora_alpha,
             self.head,
+            if self.mean_init {
+                ""
+            } else {
+                ", regression heads from a zero bias"
+            },
         )
     }
 }
@@ -311,6 +329,21 @@ mod tests {
         assert_eq!(old.head, HeadPooling::Cls);
         assert_ne!(old, cpu);
         assert!(cpu.describe().contains("lora_alpha 16, cls head"));
+
+        // Every committed record predates `mean_init` and is a classification study: it reads
+        // `true`, so the finished MRPC cpu6 study's records equal today's cpu6.
+        let cpu6 = Protocol::cpu6();
+        let mut v = serde_json::to_value(&cpu6).unwrap();
+        v.as_object_mut().unwrap().remove("mean_init");
+        assert_eq!(serde_json::from_value::<Protocol>(v).unwrap(), cpu6);
+        assert!(cpu6.train_config(0).mean_init);
+        let mut off = cpu6.clone();
+        off.mean_init = false;
+        assert!(!off.train_config(0).mean_init);
+        assert!(off
+            .describe()
+            .ends_with("regression heads from a zero bias"));
+        assert!(!cpu6.describe().contains("zero bias"));
     }
 
     #[test]

@@ -2,13 +2,12 @@
 //! else that implements [`StudySource`] (tests use a tiny random model and a synthetic task).
 
 use crate::adapters::ModelDims;
-use crate::assets;
-use crate::data::{load_split, EncodedDataset, Split, Task, Tokenizer};
+use crate::assets::{self, check_split, ModelFolder};
+use crate::data::{EncodedDataset, Split, Task};
 use crate::device::parse_device;
-use crate::model::{BertConfig, SequenceClassifier};
+use crate::model::{AssetLoader, BertConfig, Classifier, SequenceClassifier};
 use crate::train::job::DEFAULT_MODEL;
 use crate::{Error, Result};
-use candle_core::DType;
 use std::path::{Path, PathBuf};
 
 /// A model with its head initialised from a seed, and the task's training and dev splits.
@@ -50,34 +49,33 @@ impl AssetSource {
             cache: None,
         }
     }
+
+    /// The checked model folder; a decoder is an error (the study's methods and budgets are
+    /// BERT's: `heterolora train` and `score` take decoders).
+    fn folder(&self) -> Result<ModelFolder> {
+        let folder = ModelFolder::open(&self.model_dir)?;
+        if folder.is_decoder() {
+            return Err(Error::Config {
+                field: format!(
+                    "{}: model_type",
+                    self.model_dir.join("config.json").display()
+                ),
+                reason: format!(
+                    "studies run on BERT models, this is a {} decoder; train and score it with \
+                     `heterolora train --model DIR` and `heterolora score --model DIR`",
+                    folder.model_type.as_deref().unwrap_or("?")
+                ),
+            });
+        }
+        Ok(folder)
+    }
 }
 
 impl StudySource for AssetSource {
     fn check(&mut self, task: Task) -> Result<()> {
-        for f in ["config.json", "tokenizer.json", "model.safetensors"] {
-            let p = self.model_dir.join(f);
-            if !p.is_file() {
-                return Err(Error::Asset {
-                    what: format!("model {}", self.model_dir.display()),
-                    reason: format!("{} does not exist", p.display()),
-                    hint: format!(
-                        "Run `heterolora fetch model {DEFAULT_MODEL}`, or pass --model DIR / set HETEROLORA_MODEL_DIR"
-                    ),
-                });
-            }
-        }
+        self.folder()?;
         for split in [Split::Train, Split::Dev] {
-            let p = self.glue_dir.join(task.dir_name()).join(split.file_name());
-            if !p.is_file() {
-                return Err(Error::Asset {
-                    what: format!("GLUE {} {}", task.name(), split.name()),
-                    reason: format!("{} does not exist", p.display()),
-                    hint: format!(
-                        "Run `heterolora fetch glue {}`, or pass --glue DIR / set HETEROLORA_GLUE_DIR",
-                        task.name()
-                    ),
-                });
-            }
+            check_split(&self.glue_dir, task, split)?;
         }
         Ok(())
     }
@@ -85,21 +83,31 @@ impl StudySource for AssetSource {
     fn load(&mut self, task: Task, max_len: usize, device: &str, seed: u64) -> Result<Loaded> {
         self.check(task)?;
         let cached = matches!(&self.cache, Some((t, m, _, _)) if *t == task && *m == max_len);
+        let loader = AssetLoader::new(task)
+            .model_dir(Some(&self.model_dir))
+            .glue_dir(Some(&self.glue_dir))
+            .max_len(max_len)
+            .splits(!cached, !cached)
+            .device(&parse_device(device)?)
+            .seed(seed);
+        let mut loaded = loader.load()?;
         if !cached {
-            let tok = Tokenizer::from_model_dir(&self.model_dir, max_len)?;
-            let train = tok.encode_dataset(&load_split(&self.glue_dir, task, Split::Train)?)?;
-            let dev = tok.encode_dataset(&load_split(&self.glue_dir, task, Split::Dev)?)?;
-            self.cache = Some((task, max_len, train, dev));
+            let (train, dev) = (loaded.train.take(), loaded.dev.take());
+            let both = train
+                .zip(dev)
+                .expect("the loader encodes the splits asked for");
+            self.cache = Some((task, max_len, both.0, both.1));
         }
         let (_, _, train, dev) = self.cache.as_ref().expect("filled above");
-        let device = parse_device(device)?;
-        let model = SequenceClassifier::from_pretrained(
-            &self.model_dir,
-            task.num_labels(),
-            DType::F32,
-            &device,
-            seed,
-        )?;
+        let model = match loaded.model.expect("the loader builds the model") {
+            Classifier::Encoder(m) => m,
+            Classifier::Decoder(m) => {
+                return Err(Error::Config {
+                    field: "model".into(),
+                    reason: format!("studies run on BERT models, not {}", m.architecture()),
+                })
+            }
+        };
         Ok(Loaded {
             model,
             train: train.clone(),

@@ -1,6 +1,6 @@
-//! [`TrainJob`]: a whole fine-tuning run from names and paths: load the model and the task's
-//! splits, apply the allocation, train, log. What `heterolora train` runs, and a notebook's
-//! one-cell entry point:
+//! [`TrainJob`]: a whole fine-tuning run from names and paths: load the model (BERT or a decoder,
+//! through [`AssetLoader`]) and the task's splits, apply the allocation, train, log. What
+//! `heterolora train` runs, and a notebook's one-cell entry point:
 //!
 //! ```no_run
 //! use heterolora::data::Task;
@@ -21,9 +21,9 @@ use super::result::TrainResult;
 use super::spec::parse_allocation;
 use super::trainer::Trainer;
 use crate::assets;
-use crate::data::{load_split, Split, Task, Tokenizer};
+use crate::data::Task;
 use crate::device::parse_device;
-use crate::model::SequenceClassifier;
+use crate::model::{AssetLoader, Classifier, HeadPooling};
 use crate::search::Allocation;
 use crate::train::logger::RunLogger;
 use crate::{Error, Result};
@@ -158,46 +158,51 @@ impl TrainJob {
         assets::resolve_model_dir(self.model_dir.as_deref(), DEFAULT_MODEL)
     }
 
-    /// Load the model and data and build the trainer (resumed when `resume` is set).
-    pub fn build(&self) -> Result<Trainer> {
+    /// What [`TrainJob::build`] loads: the task's splits (limited) and the model, on the
+    /// configured device, with the head seeded by the config's seed.
+    pub fn loader(&self) -> Result<AssetLoader> {
+        Ok(AssetLoader::new(self.task)
+            .model_dir(Some(&self.model_path()))
+            .glue_dir(self.glue_dir.as_deref())
+            .max_len(self.config.max_len)
+            .limit_train(self.limit_train)
+            .limit_dev(self.limit_dev)
+            .device(&parse_device(&self.config.device)?)
+            .dtype(self.dtype)
+            .seed(self.config.seed))
+    }
+
+    /// Load the model (any backbone: BERT or a decoder, by the folder's `config.json`) and data
+    /// and build the trainer (resumed when `resume` is set). A uniform allocation spec is read
+    /// against the model's slot table, so grouped-query k/v maps and Llama's gate are sized
+    /// right.
+    pub fn build(&self) -> Result<Trainer<Classifier>> {
         self.config.check()?;
-        let model_dir = self.model_path();
-        for f in ["config.json", "tokenizer.json", "model.safetensors"] {
-            if !model_dir.join(f).is_file() {
-                return Err(Error::Asset {
-                    what: format!("model {}", model_dir.display()),
-                    reason: format!("{} does not exist", model_dir.join(f).display()),
-                    hint: format!(
-                        "Run `heterolora fetch model {DEFAULT_MODEL}`, pass --model DIR or set HETEROLORA_MODEL_DIR"
+        let loaded = self.loader()?.load()?;
+        let model_dir = loaded.model_dir().to_path_buf();
+        let glue = loaded.glue_dir.clone();
+        let (model, train, dev) = loaded.into_parts()?;
+        let allocation = match &self.allocation {
+            AllocationArg::Spec(s) => parse_allocation(s, &model.slot_table())?,
+            AllocationArg::Value(a) => a.clone(),
+        };
+        let mut config = self.config.clone();
+        if let Classifier::Decoder(m) = &model {
+            // A decoder reads its last non-pad token; `cls`, the command line's default, is
+            // BERT's read-out, so it means nothing here. Any other choice stays an error.
+            if config.head == Some(HeadPooling::Cls) {
+                config.head = None;
+            } else if let Some(h) = config.head {
+                return Err(Error::Config {
+                    field: "head".into(),
+                    reason: format!(
+                        "a {} classifier reads the last non-pad token; --head {h} is BERT's",
+                        m.architecture()
                     ),
                 });
             }
         }
-        let glue = assets::resolve_glue_dir(self.glue_dir.as_deref());
-        let device = parse_device(&self.config.device)?;
-        let tok = Tokenizer::from_model_dir(&model_dir, self.config.max_len)?;
-        let mut train = tok.encode_dataset(&load_split(&glue, self.task, Split::Train)?)?;
-        if let Some(n) = self.limit_train {
-            let n = n.min(train.len());
-            train = train.select(&(0..n).collect::<Vec<_>>());
-        }
-        let mut dev = tok.encode_dataset(&load_split(&glue, self.task, Split::Dev)?)?;
-        if let Some(n) = self.limit_dev {
-            let n = n.min(dev.len());
-            dev = dev.select(&(0..n).collect::<Vec<_>>());
-        }
-        let model = SequenceClassifier::from_pretrained(
-            &model_dir,
-            self.task.num_labels(),
-            self.dtype,
-            &device,
-            self.config.seed,
-        )?;
-        let allocation = match &self.allocation {
-            AllocationArg::Spec(s) => parse_allocation(s, &model.dims())?,
-            AllocationArg::Value(a) => a.clone(),
-        };
-        let mut trainer = Trainer::new(model, allocation, train, dev, self.config.clone())?
+        let mut trainer = Trainer::new(model, allocation, train, dev, config)?
             .with_model_source(model_dir.display().to_string())
             .with_params(vec![
                 ("model".to_string(), model_dir.display().to_string()),
@@ -231,7 +236,7 @@ impl TrainJob {
         self.build_logged(logger)?.with_stop_flag(stop).fit(logger)
     }
 
-    fn build_logged(&self, logger: &mut dyn RunLogger) -> Result<Trainer> {
+    fn build_logged(&self, logger: &mut dyn RunLogger) -> Result<Trainer<Classifier>> {
         self.build().inspect_err(|e| {
             let _ = logger.set_tags(&[("error".to_string(), e.to_string())]);
             let _ = logger.end(crate::train::logger::RunStatus::Failed);

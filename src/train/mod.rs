@@ -37,4 +37,4 @@ pub use optim::{AdamW, AdamWParams};
 pub use result::{EvalRecord, TrainResult};
 pub use schedule::Schedule;
 pub use spec::parse_allocation;
-pub use trainer::Trainer;
+pub use trainer::{start_at_target_mean, Trainer};

@@ -7,19 +7,25 @@
 //! every allocator: see [`AlphaRule`]) and shortcut slots 4, the reference's values; `alpha` takes
 //! a number or a per-rank rule (`alpha=2r`: scaling 2 at every rank). Anything else is read as the
 //! path of an allocation JSON file (as `heterolora search` writes it).
+//!
+//! Specs parse against the model's sizes ([`SlotSizes`]): BERT's [`crate::adapters::ModelDims`]
+//! or a loaded model's [`crate::adapters::SlotTable`], on which kinds the model lacks are left
+//! out (`all` takes Llama's gate; `gate` alone on OPT is an error naming the architecture).
 
-use crate::adapters::{ModelDims, SearchSpace};
+use crate::adapters::{SearchSpace, SlotSizes};
 use crate::search::{Allocation, AlphaRule, SlotRank};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Parse `spec` for a model of size `dims`.
-pub fn parse_allocation(spec: &str, dims: &ModelDims) -> Result<Allocation> {
+/// Parse `spec` for a model of sizes `sizes`: BERT's [`crate::adapters::ModelDims`], or the
+/// [`crate::adapters::SlotTable`] of a loaded model (any backbone).
+pub fn parse_allocation<S: SlotSizes + ?Sized>(spec: &str, sizes: &S) -> Result<Allocation> {
     let spec = spec.trim();
     if let Some(rest) = spec.strip_prefix("uniform:") {
-        return parse_uniform(rest, dims);
+        return parse_uniform(rest, sizes);
     }
+    let dims = &sizes.model_dims();
     let path = Path::new(spec);
     if !path.is_file() {
         return Err(Error::invalid(
@@ -79,7 +85,8 @@ pub fn with_lora_alpha_rule(spec: &str, rule: AlphaRule) -> Result<String> {
     })
 }
 
-fn parse_uniform(rest: &str, dims: &ModelDims) -> Result<Allocation> {
+fn parse_uniform<S: SlotSizes + ?Sized>(rest: &str, sizes: &S) -> Result<Allocation> {
+    let dims = &sizes.model_dims();
     let mut parts = rest.split(':');
     let kinds = parts.next().unwrap_or_default();
     let mut space = SearchSpace::parse_kinds(kinds)?;
@@ -135,7 +142,7 @@ fn parse_uniform(rest: &str, dims: &ModelDims) -> Result<Allocation> {
             }
         }
     }
-    let candidates = space.slots(dims.num_layers);
+    let candidates = sizes.candidates(&space)?;
     let ranks: BTreeMap<_, _> = candidates
         .iter()
         .map(|&slot| {
@@ -164,7 +171,7 @@ fn parse_uniform(rest: &str, dims: &ModelDims) -> Result<Allocation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::{SlotId, SlotKind};
+    use crate::adapters::{ModelDims, SlotId, SlotKind};
 
     #[test]
     fn uniform_qv_r8_is_the_reference_lora() {
@@ -232,6 +239,34 @@ mod tests {
             let e = parse_allocation(spec, &d).unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
         }
+    }
+
+    #[test]
+    fn specs_parse_against_a_decoders_slot_table() {
+        use crate::adapters::{Architecture, SlotTable};
+        // Llama: hidden 32, feed-forward 48, q 32 -> 32, k/v 32 -> 16 (grouped-query).
+        let t = SlotTable::llama(Architecture::Llama, 2, 32, 48, 32, 16);
+        let a = parse_allocation("uniform:q,v,gate:r=4", &t).unwrap();
+        assert_eq!(a.ranks.len(), 6);
+        assert_eq!(a.rank(&SlotId::new(1, SlotKind::FfnGate)), 4);
+        assert_eq!(
+            a.trainable_params_in(&t).unwrap(),
+            2 * 4 * ((32 + 32) + (32 + 16) + (32 + 48))
+        );
+        // `all` takes the gate on Llama; on BERT's table it is what ModelDims gives.
+        let all = parse_allocation("uniform:all:r=2", &t).unwrap();
+        assert!(all.ranks.keys().any(|s| s.kind == SlotKind::FfnGate));
+        let d = ModelDims::MINILM_L6;
+        assert_eq!(
+            parse_allocation("uniform:all:r=2", &SlotTable::bert(&d)).unwrap(),
+            parse_allocation("uniform:all:r=2", &d).unwrap()
+        );
+        // OPT has no gate: the error names the architecture.
+        let opt = SlotTable::opt(2, 32, 48);
+        let e = parse_allocation("uniform:gate", &opt)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("opt"), "{e}");
     }
 
     #[test]

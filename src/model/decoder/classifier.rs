@@ -124,6 +124,10 @@ pub struct DecoderClassifier {
     pub(crate) probes: ProbeState,
     /// Written into saved adapters' `base_model_name_or_path`.
     pub(crate) base_model: Option<String>,
+    /// The id the logits are read before (the rightmost other token): the config's
+    /// `pad_token_id`, or for a model folder [`crate::data::pad`]'s choice, which its
+    /// [`crate::data::Tokenizer`] pads batches with.
+    pub(crate) pad_token_id: Option<u32>,
 }
 
 /// `model_type` of a `config.json`, to pick the backbone.
@@ -175,6 +179,11 @@ impl DecoderClassifier {
         m.base_model = Some(crate::adapters::peft_base::base_model_name_or_path(
             model_dir,
         ));
+        // Without a pad id in the config, the tokenizer's choice (pad token, else eos): the
+        // batches it pads and this read-out must agree.
+        if m.pad_token_id.is_none() {
+            m.pad_token_id = crate::data::pad::decoder_pad_id(model_dir, &raw, None).map(|p| p.id);
+        }
         Ok(m)
     }
 
@@ -242,6 +251,7 @@ impl DecoderClassifier {
         };
         Ok(DecoderClassifier {
             table: backbone.slot_table(),
+            pad_token_id: backbone.pad_token_id(),
             backbone,
             num_labels,
             device: device.clone(),
@@ -273,6 +283,15 @@ impl DecoderClassifier {
     }
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+    /// The id the head reads its last token before: the rightmost token of each row that is not
+    /// it (the last position when `None`).
+    pub fn pad_token_id(&self) -> Option<u32> {
+        self.pad_token_id
+    }
+    /// Read the logits before `pad` from now on (the id a tokenizer pads batches with).
+    pub fn set_pad_token_id(&mut self, pad: Option<u32>) {
+        self.pad_token_id = pad;
     }
     /// The head `score.weight` `[num_labels, output_size]`.
     pub fn head(&self) -> Var {
@@ -311,7 +330,7 @@ impl DecoderClassifier {
         }
         let mut ctx = self.ctx(rng);
         let hidden = self.backbone.forward(&ids, &mask, &mut ctx)?;
-        let pos = last_token_positions(&ids, self.backbone.pad_token_id())?;
+        let pos = last_token_positions(&ids, self.pad_token_id)?;
         let last = gather_rows(&hidden, &pos)?;
         matmul_last(&last, &self.score.as_tensor().t()?)
     }

@@ -141,6 +141,30 @@ mod tests {
     }
 
     #[test]
+    fn the_read_out_follows_the_pad_id_it_is_given() {
+        // A Llama without a pad id reads the last position; given the id a tokenizer pads
+        // with (eos 2 here), a right-padded row reads its last real token.
+        let cfg = LlamaConfig {
+            pad_token_id: None,
+            ..tiny_llama(false)
+        };
+        let mut m = DecoderClassifier::random_llama(&cfg, 3, DType::F32, &Device::Cpu, 5).unwrap();
+        assert_eq!(m.pad_token_id(), None);
+        let ids = Tensor::new(&[[4u32, 8, 2, 2]], &Device::Cpu).unwrap();
+        let mask = Tensor::new(&[[1u32, 1, 0, 0]], &Device::Cpu).unwrap();
+        let short = Tensor::new(&[[4u32, 8]], &Device::Cpu).unwrap();
+        let alone = m
+            .forward(&short, &short.ones_like().unwrap(), None)
+            .unwrap();
+        let at_last = m.forward(&ids, &mask, None).unwrap();
+        assert!(max_diff(&at_last, &alone) > 1e-4, "read at a pad position");
+        m.set_pad_token_id(Some(2));
+        let read = m.forward(&ids, &mask, None).unwrap();
+        assert!(max_diff(&read, &alone) < 1e-5);
+        assert_eq!(m.deep_clone().unwrap().pad_token_id(), Some(2));
+    }
+
+    #[test]
     fn gate_slots_exist_only_in_gated_models_and_counts_follow_the_table() {
         let ms = models();
         let opt = &ms[0];

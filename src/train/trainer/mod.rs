@@ -111,6 +111,9 @@ impl<M: AdaptedClassifier> Trainer<M> {
         if let Some(head) = cfg.head {
             model.set_head_pooling(head)?;
         }
+        if cfg.mean_init && model.num_labels() == 1 {
+            start_at_target_mean(&model, &train)?;
+        }
         let device = model.device().clone();
         let batcher = Batcher::for_dataset(&train, cfg.batch_size, cfg.seed)?;
         let dev_batcher = Batcher::for_dataset(&dev, cfg.eval_batch_size, cfg.seed)?;
@@ -610,4 +613,21 @@ fn ranks_string(a: &Allocation) -> String {
     } else {
         s
     }
+}
+
+/// A regression head's bias set to the mean of the training targets, as [`Trainer::new`] does
+/// under [`TrainConfig::mean_init`] (a resume loads the checkpoint's head over it); the study
+/// calls it before scoring so that proxies see the model training starts from. Heads without a bias (the decoders' `score`) are left as they are.
+pub fn start_at_target_mean<M: AdaptedClassifier>(model: &M, train: &EncodedDataset) -> Result<()> {
+    let Some(bias) = model.head_bias() else {
+        return Ok(());
+    };
+    let targets = train.labels_f32().ok_or_else(|| Error::Config {
+        field: "train".into(),
+        reason: "the training split has unlabelled examples: cannot train on it".into(),
+    })?;
+    let mean = targets.iter().map(|&y| y as f64).sum::<f64>() / targets.len().max(1) as f64;
+    let b = candle_core::Tensor::full(mean, bias.shape(), bias.device())?.to_dtype(bias.dtype())?;
+    bias.set(&b)?;
+    Ok(())
 }
