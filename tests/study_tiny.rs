@@ -6,6 +6,7 @@
 mod study_util;
 
 use heterolora::study::{ChildRecord, StudyReport};
+use heterolora::tracking::RunStatus;
 use study_util::*;
 
 #[test]
@@ -199,4 +200,38 @@ fn dynamic_methods_reallocate_during_training() {
             .count(),
         2
     );
+}
+
+#[test]
+fn a_parent_written_before_a_protocol_field_existed_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "uniform-r2", vec![0]);
+    let mut s = study(dir.path(), cfg.clone(), vec![]);
+    s.run(&mut |_| {}).unwrap();
+    // Rewrite the parent's protocol tag as a version without `mean_init` wrote it.
+    let exp = s.tracker.experiment(&cfg.experiment).unwrap();
+    let found = exp
+        .search_runs("tags.`heterolora.kind` = 'study' and tags.`study.name` = 'tiny'", &[])
+        .unwrap();
+    let id = found.run_ids().first().unwrap().clone();
+    let json = found.strings("tags.study.protocol_json")[0].clone().unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v.as_object_mut().unwrap().remove("mean_init").is_some());
+    let mut parent = s.tracker.resume_run(&id).unwrap();
+    parent
+        .set_tags(&[("study.protocol_json", v.to_string())])
+        .unwrap();
+    parent.end(RunStatus::Finished).unwrap();
+    // The old parent reads today's default: the same protocol, so the study continues.
+    let out = study(dir.path(), cfg.clone(), vec![])
+        .run(&mut |_| {})
+        .unwrap();
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    // A real difference is still refused.
+    let mut other = cfg.clone();
+    other.protocol.mean_init = false;
+    let err = study(dir.path(), other, vec![])
+        .run(&mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("another protocol"), "{err}");
 }

@@ -174,7 +174,13 @@ impl Study {
         if let Some(id) = found.run_ids().first() {
             let prev = found.strings("tags.study.protocol_json");
             if let Some(Some(p)) = prev.first() {
-                if p != &protocol_json {
+                // Compared as settings, not text: a parent written before a field existed reads
+                // that field's documented default (see `Protocol`).
+                let same = match serde_json::from_str::<crate::study::Protocol>(p) {
+                    Ok(prev) => prev == self.cfg.protocol,
+                    Err(_) => p == &protocol_json,
+                };
+                if !same {
                     return Err(Error::Config {
                         field: "protocol".into(),
                         reason: format!(
