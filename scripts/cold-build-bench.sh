@@ -5,14 +5,17 @@
 #
 #   bash scripts/cold-build-bench.sh BEFORE [AFTER] [--no-run-tests]
 #
-# AFTER defaults to HEAD. The worktrees share this clone's `datasets/` (symlinked) so that the
-# integration tests find the model and GLUE (and `.venv`, MLflow, when present). Run it on an idle machine: a build or a training
-# run beside it makes the times worthless. Prints one line per step and a Markdown table; the
+# AFTER defaults to HEAD. BEFORE must build on its own: some commits made while several
+# engineers worked at once do not (8444c3a and 4ad575d import a module that a later commit adds);
+# for issue 17's restructure the candidate is d4c893d, the commit before them. The worktrees
+# share this clone's `datasets/` (symlinked) so that the integration tests find the model and
+# GLUE (and `.venv`, MLflow, when present). Run it on an idle machine: a build or a training run
+# beside it makes the times worthless. Prints one line per step and a Markdown table; the
 # worktrees and their targets go under ${COLD_BENCH_DIR:-target/cold-bench} and are removed at
 # the end unless COLD_BENCH_KEEP=1.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 [[ "${1:-}" == "-h" || "${1:-}" == "--help" || $# -lt 1 ]] && { usage; exit 0; }
 
 root="$(git rev-parse --show-toplevel)"
