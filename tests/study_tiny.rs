@@ -211,10 +211,15 @@ fn a_parent_written_before_a_protocol_field_existed_continues() {
     // Rewrite the parent's protocol tag as a version without `mean_init` wrote it.
     let exp = s.tracker.experiment(&cfg.experiment).unwrap();
     let found = exp
-        .search_runs("tags.`heterolora.kind` = 'study' and tags.`study.name` = 'tiny'", &[])
+        .search_runs(
+            "tags.`heterolora.kind` = 'study' and tags.`study.name` = 'tiny'",
+            &[],
+        )
         .unwrap();
     let id = found.run_ids().first().unwrap().clone();
-    let json = found.strings("tags.study.protocol_json")[0].clone().unwrap();
+    let json = found.strings("tags.study.protocol_json")[0]
+        .clone()
+        .unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v.as_object_mut().unwrap().remove("mean_init").is_some());
     let mut parent = s.tracker.resume_run(&id).unwrap();

@@ -1,7 +1,7 @@
 //! [`Allocation`]: which slots are on, at which rank and alpha, and where that choice came from.
 
 pub use super::alpha::SlotRank;
-use crate::adapters::{ModelDims, SearchSpace, SlotId, SlotSizes, SlotTable};
+use crate::adapters::{Architecture, ModelDims, SearchSpace, SlotId, SlotSizes, SlotTable};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -94,6 +94,11 @@ impl Allocation {
         }
         Ok(total)
     }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
 }
 
 /// Counts and sizes of an [`Allocation`], for reports and logs.
@@ -276,6 +281,25 @@ impl Allocation {
     /// values), `target_modules`, `rank_pattern`, `alpha_pattern`. Shortcut slots are not PEFT
     /// modules and are left out; see [`Allocation::summary`] for them.
     pub fn peft_config_fields(&self) -> serde_json::Value {
+        self.peft_fields(self.lora_paths().collect())
+    }
+
+    /// [`Allocation::peft_config_fields`] with the module paths of `arch` (a decoder's
+    /// `layers.0.self_attn.q_proj`, `layers.1.mlp.gate_proj`); BERT's are the plain fields.
+    pub fn peft_config_fields_in(&self, arch: Architecture) -> serde_json::Value {
+        if arch == Architecture::Bert {
+            return self.peft_config_fields();
+        }
+        let paths = self
+            .ranks
+            .iter()
+            .filter(|(slot, _)| arch.module(slot.kind).is_some())
+            .map(|(slot, sr)| (arch.pattern_key(*slot), sr))
+            .collect();
+        self.peft_fields(paths)
+    }
+
+    fn peft_fields(&self, paths: Vec<(String, &SlotRank)>) -> serde_json::Value {
         let mode = |xs: Vec<String>| -> Option<String> {
             let mut counts = BTreeMap::<String, usize>::new();
             for x in xs {
@@ -283,7 +307,7 @@ impl Allocation {
             }
             counts.into_iter().max_by_key(|(_, n)| *n).map(|(x, _)| x)
         };
-        let lora: Vec<&SlotRank> = self.lora_paths().map(|(_, sr)| sr).collect();
+        let lora: Vec<&SlotRank> = paths.iter().map(|(_, sr)| *sr).collect();
         let r: usize = mode(lora.iter().map(|s| s.r.to_string()).collect())
             .and_then(|x| x.parse().ok())
             .unwrap_or(8);
@@ -294,9 +318,12 @@ impl Allocation {
             "peft_type": "LORA",
             "r": r,
             "lora_alpha": alpha,
-            "target_modules": self.target_modules(),
-            "rank_pattern": self.peft_rank_pattern(),
-            "alpha_pattern": self.peft_alpha_pattern(),
+            "target_modules": sorted(paths.iter().map(|(p, _)| p.clone()).collect()),
+            "rank_pattern": paths.iter().map(|(p, sr)| (p.clone(), sr.r)).collect::<BTreeMap<_, _>>(),
+            "alpha_pattern": paths
+                .iter()
+                .map(|(p, sr)| (p.clone(), sr.lora_alpha))
+                .collect::<BTreeMap<_, _>>(),
         })
     }
 
@@ -326,8 +353,19 @@ impl Allocation {
         }
     }
 
-    /// Counts and sizes.
+    /// Counts and sizes, parameters with BERT-shaped maps ([`Allocation::trainable_params`]); a
+    /// decoder's allocation needs [`Allocation::summary_in`] with its table.
     pub fn summary(&self) -> AllocationSummary {
+        self.summary_with(self.trainable_params())
+    }
+
+    /// Counts and sizes on the model `table` describes (grouped-query k/v maps, Llama's gate);
+    /// slots the model lacks are an error that names them.
+    pub fn summary_in(&self, table: &SlotTable) -> Result<AllocationSummary> {
+        Ok(self.summary_with(self.trainable_params_in(table)?))
+    }
+
+    fn summary_with(&self, trainable_params: usize) -> AllocationSummary {
         let lora = |s: &&SlotId| !s.kind.is_shortcut();
         let mut ranks = BTreeMap::new();
         for sr in self.ranks.values() {
@@ -346,7 +384,7 @@ impl Allocation {
             enabled: self.ranks.len(),
             enabled_lora: self.ranks.keys().filter(lora).count(),
             enabled_shortcut: self.ranks.keys().filter(|s| s.kind.is_shortcut()).count(),
-            trainable_params: self.trainable_params(),
+            trainable_params,
             ranks,
         }
     }
@@ -420,6 +458,23 @@ mod tests {
             g.trainable_params_in(&t).unwrap(),
             6 * 8 * (768 + 512) + 2 * (384 + 1536)
         );
+        // The summary counts with the table too; on BERT's table it is the plain summary.
+        let s = g.summary_in(&t).unwrap();
+        assert_eq!(s.trainable_params, 6 * 8 * (768 + 512) + 2 * (384 + 1536));
+        assert_eq!((s.enabled, s.enabled_lora), (13, 13));
+        assert!(s.to_string().contains("65,280"), "{s}");
+        assert_eq!(a.summary_in(&SlotTable::bert(&d)).unwrap(), a.summary());
+        // PEFT fields with the decoder's module paths; BERT's are the plain ones.
+        let f = g.peft_config_fields_in(crate::adapters::Architecture::Llama);
+        assert_eq!(f["rank_pattern"]["layers.0.mlp.gate_proj"], 2, "{f}");
+        assert_eq!(f["rank_pattern"]["layers.5.self_attn.v_proj"], 8, "{f}");
+        assert_eq!(f["r"], 8);
+        assert_eq!(
+            a.peft_config_fields_in(crate::adapters::Architecture::Bert),
+            a.peft_config_fields()
+        );
+        let e = g.summary_in(&SlotTable::bert(&d)).unwrap_err().to_string();
+        assert!(e.contains("layer.0.gate"), "{e}");
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! cells shaded like the heat maps (`to_html`, `evcxr_display`).
 
 use super::allocation::Allocation;
-use super::{SlotId, SlotKind};
+use super::{SlotId, SlotKind, SlotTable};
 use crate::display::grid::Grid;
 use crate::display::html::{emit_evcxr, HtmlTable, TableCell};
 use crate::display::palette::{blues, hex};
 use crate::display::thousands;
+use crate::Result;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -29,7 +30,24 @@ pub(crate) fn kinds_of<'a>(slots: impl Iterator<Item = &'a SlotId> + Clone) -> V
         .collect()
 }
 
-fn allocation_grid(a: &Allocation) -> Grid {
+/// Parameters of a rank-`r` adapter on `slot`: with the model's table when one is given (a
+/// decoder's grouped-query k/v and gate), else with BERT-shaped maps from the allocation's dims.
+/// Callers with a table have checked every slot against it ([`Allocation::trainable_params_in`]).
+fn slot_params(a: &Allocation, table: Option<&SlotTable>, slot: SlotId, r: usize) -> usize {
+    match table {
+        Some(t) => t.params_at_rank(slot, r).unwrap_or(0),
+        None => slot.params_at_rank(r, &a.dims),
+    }
+}
+
+fn total_params(a: &Allocation, table: Option<&SlotTable>) -> usize {
+    a.ranks
+        .iter()
+        .map(|(s, sr)| slot_params(a, table, *s, sr.r))
+        .sum()
+}
+
+fn allocation_grid(a: &Allocation, table: Option<&SlotTable>) -> Grid {
     let (layers, kinds) = axes(a.candidates.iter().chain(a.ranks.keys()));
     let mut header = vec!["layer".to_string()];
     header.extend(kinds.iter().map(|k| k.short().to_string()));
@@ -42,7 +60,7 @@ fn allocation_grid(a: &Allocation) -> Grid {
             let slot = SlotId::new(l, k);
             row.push(match a.ranks.get(&slot) {
                 Some(sr) => {
-                    params += slot.params_at_rank(sr.r, &a.dims);
+                    params += slot_params(a, table, slot, sr.r);
                     sr.r.to_string()
                 }
                 None if a.candidates.contains(&slot) => ".".into(),
@@ -58,7 +76,7 @@ fn allocation_grid(a: &Allocation) -> Grid {
         let of = a.candidates.iter().filter(|s| s.kind == k).count();
         footer.push(format!("{on}/{of}"));
     }
-    footer.push(thousands(a.trainable_params()));
+    footer.push(thousands(total_params(a, table)));
     Grid {
         header,
         rows,
@@ -66,22 +84,38 @@ fn allocation_grid(a: &Allocation) -> Grid {
     }
 }
 
-fn allocation_title(a: &Allocation) -> String {
-    a.summary().to_string()
-}
-
 impl fmt::Display for Allocation {
     /// A grid of ranks: layers as rows, slot kinds as columns; `.` a candidate left off, `-` not a
     /// candidate; per-layer parameters on the right, enabled/candidate counts at the bottom.
+    /// Parameters are counted with BERT-shaped maps; a decoder's: [`Allocation::to_string_in`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&allocation_grid(self).text(&allocation_title(self)))
+        f.write_str(&allocation_grid(self, None).text(&self.summary().to_string()))
     }
 }
 
 impl Allocation {
+    /// The `Display` grid with parameters counted on the model `table` describes (a decoder's
+    /// grouped-query k/v maps and gate); slots the model lacks are an error that names them.
+    pub fn to_string_in(&self, table: &SlotTable) -> Result<String> {
+        let title = self.summary_in(table)?.to_string();
+        Ok(allocation_grid(self, Some(table)).text(&title))
+    }
+
     /// Layers by slot kind: the rank of each enabled slot, `·` for a candidate left off, blank
-    /// where the slot is not a candidate; per-layer and per-kind rank sums and parameters.
+    /// where the slot is not a candidate; per-layer and per-kind rank sums and parameters
+    /// (BERT-shaped maps; a decoder's: [`Allocation::to_table_in`]).
     pub fn to_table(&self) -> HtmlTable {
+        self.table_with(None)
+    }
+
+    /// [`Allocation::to_table`] with parameters counted on the model `table` describes; slots the
+    /// model lacks are an error that names them.
+    pub fn to_table_in(&self, table: &SlotTable) -> Result<HtmlTable> {
+        self.trainable_params_in(table)?;
+        Ok(self.table_with(Some(table)))
+    }
+
+    fn table_with(&self, table: Option<&SlotTable>) -> HtmlTable {
         let cands: BTreeSet<SlotId> = self
             .candidates
             .iter()
@@ -121,7 +155,7 @@ impl Allocation {
                 "{title}: {} of {} slots on, {} trainable parameters",
                 self.ranks.len(),
                 cands.len(),
-                thousands(self.trainable_params())
+                thousands(total_params(self, table))
             ))
             .row_headers(true);
         let mut col_r = vec![0usize; kinds.len()];
@@ -133,7 +167,7 @@ impl Allocation {
                 let slot = SlotId::new(layer, kind);
                 row.push(match self.ranks.get(&slot) {
                     Some(sr) => {
-                        let p = slot.params_at_rank(sr.r, &self.dims);
+                        let p = slot_params(self, table, slot, sr.r);
                         rr += sr.r;
                         rp += p;
                         col_r[c] += sr.r;
@@ -156,7 +190,7 @@ impl Allocation {
         let mut params = vec![TableCell::new("params").bold()];
         params.extend(col_p.iter().map(|&v| TableCell::new(thousands(v)).bold()));
         params.push(TableCell::new(""));
-        params.push(TableCell::new(thousands(self.trainable_params())).bold());
+        params.push(TableCell::new(thousands(total_params(self, table))).bold());
         t.push_footer_row(params);
         if !self.meta.is_empty() {
             let meta: Vec<String> = self.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -184,11 +218,23 @@ impl Allocation {
     }
 }
 
-/// Per-kind totals of an allocation's parameters, for legends and reports.
+/// Per-kind totals of an allocation's parameters, for legends and reports (BERT-shaped maps; a
+/// decoder's: [`params_by_kind_in`]).
 pub fn params_by_kind(a: &Allocation) -> BTreeMap<SlotKind, usize> {
+    kind_totals(a, None)
+}
+
+/// [`params_by_kind`] on the model `table` describes; slots the model lacks are an error that
+/// names them.
+pub fn params_by_kind_in(a: &Allocation, table: &SlotTable) -> Result<BTreeMap<SlotKind, usize>> {
+    a.trainable_params_in(table)?;
+    Ok(kind_totals(a, Some(table)))
+}
+
+fn kind_totals(a: &Allocation, table: Option<&SlotTable>) -> BTreeMap<SlotKind, usize> {
     let mut out = BTreeMap::new();
     for (slot, sr) in &a.ranks {
-        *out.entry(slot.kind).or_default() += slot.params_at_rank(sr.r, &a.dims);
+        *out.entry(slot.kind).or_default() += slot_params(a, table, *slot, sr.r);
     }
     out
 }
@@ -301,5 +347,46 @@ mod tests {
         let last = lines.last().unwrap().split_whitespace().collect::<Vec<_>>();
         assert_eq!(last[..5], ["on", "5/6", "6/6", "6/6", "5/5"]);
         assert_eq!(last[5], thousands(a.trainable_params()));
+    }
+
+    #[test]
+    fn tables_count_with_the_model_slot_table() {
+        use crate::adapters::Architecture;
+        let d = ModelDims::MINILM_L6;
+        let a = Allocation::from_spec("q,v:r=8", &d).unwrap();
+        // BERT's table gives the plain outputs, byte for byte.
+        let bert = SlotTable::bert(&d);
+        assert_eq!(a.to_string_in(&bert).unwrap(), a.to_string());
+        assert_eq!(a.to_table_in(&bert).unwrap().to_html(), a.to_html());
+        assert_eq!(params_by_kind_in(&a, &bert).unwrap(), params_by_kind(&a));
+        // Llama, 6 layers, hidden 384, 6 heads of 64 with 2 key-value heads: v maps 384 -> 128.
+        let t = SlotTable::llama(Architecture::Llama, 6, 384, 1536, 384, 128);
+        let text = a.to_string_in(&t).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("61,440 trainable parameters"), "{text}");
+        let row0: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(
+            row0,
+            ["0", "8", "8", &thousands(8 * 768 + 8 * 512)],
+            "{text}"
+        );
+        assert_eq!(
+            lines.last().unwrap().split_whitespace().last(),
+            Some("61,440")
+        );
+        let h = a.to_table_in(&t).unwrap().to_html();
+        assert!(h.contains("61,440 trainable parameters"), "{h}");
+        let by_kind = params_by_kind_in(&a, &t).unwrap();
+        assert_eq!(by_kind[&SlotKind::Value], 6 * 8 * 512);
+        assert_eq!(by_kind[&SlotKind::Query], 6 * 8 * 768);
+        // A slot the model lacks is named.
+        let g = Allocation::from_spec("gate:r=2", &d).unwrap();
+        for e in [
+            g.to_string_in(&bert).unwrap_err().to_string(),
+            g.to_table_in(&bert).unwrap_err().to_string(),
+            params_by_kind_in(&g, &bert).unwrap_err().to_string(),
+        ] {
+            assert!(e.contains("layer.0.gate"), "{e}");
+        }
     }
 }

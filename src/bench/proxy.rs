@@ -5,15 +5,13 @@
 //! gradient proxies once more sharing one pass ([`super::score_all`]).
 
 use super::train::{bench_train_step, BenchConfig};
-use crate::adapters::SearchSpace;
-use crate::assets;
-use crate::data::{load_split, Split, Task, Tokenizer};
+use crate::adapters::{candidates_in, SearchSpace, SlotId};
+use crate::data::Task;
 use crate::device::{device_name, parse_device};
-use crate::model::SequenceClassifier;
+use crate::model::{AdaptedClassifier, AssetLoader, Classifier};
 use crate::proxy::{by_name, score_all, FreshAdapters, Proxy, ScoringData};
 use crate::rng::Rng;
 use crate::{Error, Result};
-use candle_core::DType;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -139,25 +137,68 @@ pub fn bench_scoring(cfg: &ScoreBenchConfig) -> Result<ScoreBenchReport> {
         bucket: true,
         fixed_len: false,
     })?;
-    let model_dir = assets::resolve_model_dir(cfg.model_dir.as_deref(), "all-MiniLM-L6-v2");
-    let glue = assets::resolve_glue_dir(cfg.glue_dir.as_deref());
     let device = parse_device(&cfg.device)?;
-    let tok = Tokenizer::from_model_dir(&model_dir, cfg.max_len)?;
-    let train = tok.encode_dataset(&load_split(&glue, Task::Mrpc, Split::Train)?)?;
+    // The loading path of every command: the folder checked, MRPC's training split encoded
+    // with its tokenizer, BERT or a decoder by its config.json (head seed 0).
+    let loaded = AssetLoader::new(Task::Mrpc)
+        .model_dir(cfg.model_dir.as_deref())
+        .glue_dir(cfg.glue_dir.as_deref())
+        .max_len(cfg.max_len)
+        .splits(true, false)
+        .device(&device)
+        .load()?;
+    let train = loaded.train()?;
     let steps_per_epoch = train.len().div_ceil(cfg.train_batch_size);
     let epoch_seconds = train_report.ms_per_step / 1000.0 * steps_per_epoch as f64;
-    let data = ScoringData::from_dataset(&train, cfg.batch_size, cfg.num_batches, &device)?;
-    let mut model = SequenceClassifier::from_pretrained(&model_dir, 2, DType::F32, &device, 0)?;
-    let slots = SearchSpace::parse_kinds(&cfg.space)?.slots(model.dims().num_layers);
+    let data = ScoringData::from_dataset(train, cfg.batch_size, cfg.num_batches, &device)?;
+    let space = SearchSpace::parse_kinds(&cfg.space)?;
     let proxies: Vec<Box<dyn Proxy>> = cfg
         .proxies
         .iter()
         .map(|n| by_name(n))
         .collect::<Result<_>>()?;
+    // BERT is scored on its own type, as the benchmark always timed it; a decoder through the
+    // enum, on the slots of the space it has (Llama's gate with `all`).
+    let (slots, (rows, shared_pass)) = match loaded.model.expect("the loader builds the model") {
+        Classifier::Encoder(mut m) => {
+            let slots = space.slots(m.dims().num_layers);
+            let timed = time_proxies(&mut m, &proxies, &data, &slots, epoch_seconds)?;
+            (slots, timed)
+        }
+        mut decoder => {
+            let slots = candidates_in(&space, &decoder.slot_table())?;
+            let timed = time_proxies(&mut decoder, &proxies, &data, &slots, epoch_seconds)?;
+            (slots, timed)
+        }
+    };
+    Ok(ScoreBenchReport {
+        device: device_name(&device),
+        slots: slots.len(),
+        num_batches: data.len(),
+        batch_size: cfg.batch_size,
+        train_batch_size: cfg.train_batch_size,
+        ms_per_train_step: train_report.ms_per_step,
+        steps_per_epoch,
+        epoch_seconds,
+        rows,
+        shared_pass,
+    })
+}
+
+/// Times each proxy alone on `model`, then the gradient proxies sharing one pass (when there
+/// are several): one row each, seconds and the fraction of a training epoch.
+fn time_proxies<M: AdaptedClassifier>(
+    model: &mut M,
+    proxies: &[Box<dyn Proxy>],
+    data: &ScoringData,
+    slots: &[SlotId],
+    epoch_seconds: f64,
+) -> Result<(Vec<ScoreBenchRow>, Option<ScoreBenchRow>)> {
+    let device = model.device().clone();
     let mut rows = Vec::new();
-    for p in &proxies {
+    for p in proxies {
         let t0 = Instant::now();
-        p.score(&mut model, &data.batches, &slots, &mut Rng::new(0))?;
+        p.score(&mut *model, &data.batches, slots, &mut Rng::new(0))?;
         device.synchronize()?;
         let s = t0.elapsed().as_secs_f64();
         rows.push(ScoreBenchRow {
@@ -175,9 +216,9 @@ pub fn bench_scoring(cfg: &ScoreBenchConfig) -> Result<ScoreBenchReport> {
         let t0 = Instant::now();
         score_all(
             &grad,
-            &mut model,
+            model,
             &data.batches,
-            &slots,
+            slots,
             &FreshAdapters::default(),
             &mut Rng::new(0),
         )?;
@@ -191,16 +232,5 @@ pub fn bench_scoring(cfg: &ScoreBenchConfig) -> Result<ScoreBenchReport> {
     } else {
         None
     };
-    Ok(ScoreBenchReport {
-        device: device_name(&device),
-        slots: slots.len(),
-        num_batches: data.len(),
-        batch_size: cfg.batch_size,
-        train_batch_size: cfg.train_batch_size,
-        ms_per_train_step: train_report.ms_per_step,
-        steps_per_epoch,
-        epoch_seconds,
-        rows,
-        shared_pass,
-    })
+    Ok((rows, shared_pass))
 }

@@ -3,14 +3,12 @@
 //! backward, AdamW). `scripts/bench_peft_train_step.py` times the same step in PyTorch + PEFT on
 //! the same batches.
 
-use crate::assets;
-use crate::data::{load_split, Split, Task, Tokenizer};
+use crate::adapters::Allocation;
+use crate::data::{EncodedDataset, Task};
 use crate::device::{device_name, parse_device};
-use crate::model::SequenceClassifier;
-use crate::train::job::DEFAULT_MODEL;
+use crate::model::{AdaptedClassifier, AssetLoader, Classifier};
 use crate::train::{parse_allocation, TrainConfig, Trainer};
 use crate::{Error, Result};
-use candle_core::DType;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -106,12 +104,18 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
     if cfg.steps == 0 || cfg.batch_size == 0 {
         return Err(Error::invalid("steps/batch_size", 0, ">= 1"));
     }
-    let model_dir = assets::resolve_model_dir(cfg.model_dir.as_deref(), DEFAULT_MODEL);
-    let glue = assets::resolve_glue_dir(cfg.glue_dir.as_deref());
     let device = parse_device(&cfg.device)?;
-    let tok = Tokenizer::from_model_dir(&model_dir, cfg.max_len)?;
-    let train = tok.encode_dataset(&load_split(&glue, Task::Mrpc, Split::Train)?)?;
-    let dev = tok.encode_dataset(&load_split(&glue, Task::Mrpc, Split::Dev)?)?;
+    // The loading path of every command: the folder checked, MRPC encoded with its tokenizer,
+    // BERT or a decoder by its config.json (head seed 0).
+    let loaded = AssetLoader::new(Task::Mrpc)
+        .model_dir(cfg.model_dir.as_deref())
+        .glue_dir(cfg.glue_dir.as_deref())
+        .max_len(cfg.max_len)
+        .device(&device)
+        .load()?;
+    let train = loaded.train()?.clone();
+    let dev = loaded.dev()?.clone();
+    let model = loaded.model.expect("the loader builds the model");
     let n_batches = cfg.warmup + cfg.steps;
     // The same batches as the PyTorch script: pairs in file order, cycled if too few.
     let mut order: Vec<usize> = (0..n_batches * cfg.batch_size)
@@ -122,13 +126,78 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
         order.sort_by_key(|&i| lengths[i]);
     }
     let batches: Vec<Vec<usize>> = order.chunks(cfg.batch_size).map(|c| c.to_vec()).collect();
-    let model = SequenceClassifier::from_pretrained(&model_dir, 2, DType::F32, &device, 0)?;
-    let alloc = parse_allocation(&cfg.allocation, &model.dims())?;
+    // Allocation specs are read against the model's slot table (Llama's gate, grouped-query
+    // k/v); BERT's table sizes them as its dims always did.
+    let alloc = match &model {
+        Classifier::Encoder(m) => parse_allocation(&cfg.allocation, &m.dims())?,
+        Classifier::Decoder(_) => parse_allocation(&cfg.allocation, &model.slot_table())?,
+    };
+    // BERT runs on its own type, as the benchmark always timed it; a decoder through the enum.
+    let timed = match model {
+        Classifier::Encoder(m) => time_steps(m, alloc, cfg, &train, dev, &batches)?,
+        decoder => time_steps(decoder, alloc, cfg, &train, dev, &batches)?,
+    };
+    device.synchronize()?;
+    let Timed {
+        seconds,
+        cpu_seconds,
+        tokens,
+        last_loss,
+        trainable_params,
+    } = timed;
+    let examples = cfg.steps * cfg.batch_size;
+    let (peak, kind) = peak_memory(&device);
+    Ok(BenchReport {
+        framework: format!("heterolora {} (candle 0.11.1)", env!("CARGO_PKG_VERSION")),
+        device: device_name(&device),
+        threads: candle_core::utils::get_num_threads(),
+        allocation: cfg.allocation.clone(),
+        batch_size: cfg.batch_size,
+        max_len: cfg.max_len,
+        bucket: cfg.bucket,
+        fixed_len: cfg.fixed_len,
+        steps: cfg.steps,
+        trainable_params,
+        mean_padded_len: tokens as f64 / examples as f64,
+        seconds,
+        ms_per_step: 1000.0 * seconds / cfg.steps as f64,
+        examples_per_sec: examples as f64 / seconds,
+        cpu_seconds,
+        examples_per_cpu_sec: cpu_seconds
+            .filter(|&c| c > 0.0)
+            .map(|c| examples as f64 / c),
+        peak_memory_mib: peak,
+        peak_memory_kind: kind,
+        last_loss,
+    })
+}
+
+/// What the timed steps measured.
+struct Timed {
+    seconds: f64,
+    cpu_seconds: Option<f64>,
+    /// Padded tokens of the timed batches.
+    tokens: usize,
+    last_loss: f64,
+    trainable_params: usize,
+}
+
+/// Runs the warm-up steps, then times the rest of `batches` (lists of training-row indices) on
+/// `model` with `alloc`, as [`Trainer`] steps them.
+fn time_steps<M: AdaptedClassifier>(
+    model: M,
+    alloc: Allocation,
+    cfg: &BenchConfig,
+    train: &EncodedDataset,
+    dev: EncodedDataset,
+    batches: &[Vec<usize>],
+) -> Result<Timed> {
     let tcfg = TrainConfig::default()
         .batch_size(cfg.batch_size)
         .max_len(cfg.max_len)
         .clip_norm(None)
         .device(cfg.device.clone());
+    let device = model.device().clone();
     let mut trainer = Trainer::new(model, alloc, train.clone(), dev, tcfg)?;
     let lr = 5e-4;
     let min_len = if cfg.fixed_len { cfg.max_len } else { 1 };
@@ -153,30 +222,12 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
     device.synchronize()?;
     let seconds = t0.elapsed().as_secs_f64();
     let cpu_seconds = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
-    let examples = cfg.steps * cfg.batch_size;
-    let (peak, kind) = peak_memory(&device);
-    Ok(BenchReport {
-        framework: format!("heterolora {} (candle 0.11.1)", env!("CARGO_PKG_VERSION")),
-        device: device_name(&device),
-        threads: candle_core::utils::get_num_threads(),
-        allocation: cfg.allocation.clone(),
-        batch_size: cfg.batch_size,
-        max_len: cfg.max_len,
-        bucket: cfg.bucket,
-        fixed_len: cfg.fixed_len,
-        steps: cfg.steps,
-        trainable_params: trainer.model().trainable_params(),
-        mean_padded_len: tokens as f64 / examples as f64,
+    Ok(Timed {
         seconds,
-        ms_per_step: 1000.0 * seconds / cfg.steps as f64,
-        examples_per_sec: examples as f64 / seconds,
         cpu_seconds,
-        examples_per_cpu_sec: cpu_seconds
-            .filter(|&c| c > 0.0)
-            .map(|c| examples as f64 / c),
-        peak_memory_mib: peak,
-        peak_memory_kind: kind,
+        tokens,
         last_loss,
+        trainable_params: trainer.model().trainable_params(),
     })
 }
 

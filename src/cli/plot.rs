@@ -66,6 +66,10 @@ pub enum PlotChart {
         /// Colour every enabled slot alike instead of by rank.
         #[arg(long)]
         on_off: bool,
+        /// The model's config.json (or its folder), so that a decoder's parameters are counted
+        /// with its map sizes (grouped-query k/v, Llama's gate); default: BERT-shaped maps.
+        #[arg(long)]
+        model_config: Option<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -188,10 +192,31 @@ pub fn run(args: PlotArgs) -> Result<Vec<PathBuf>> {
         PlotChart::Allocation {
             file,
             on_off,
+            model_config,
             output,
         } => {
             let alloc: Allocation = read_json(&file)?;
             let mut chart = AllocationHeatmap::new(&alloc).size(output.width, output.height);
+            if let Some(p) = &model_config {
+                let cfg = match p.is_dir() {
+                    true => p.join("config.json"),
+                    false => p.clone(),
+                };
+                // BERT's config gives no table: its dims are the allocation's own.
+                if let (_, Some(t)) = crate::cli::search::sizes_from_hf_config(&cfg)? {
+                    alloc.trainable_params_in(&t).map_err(|e| {
+                        Error::invalid(
+                            "model_config",
+                            cfg.display(),
+                            format!(
+                                "the config of the model {} was made for: {e}",
+                                file.display()
+                            ),
+                        )
+                    })?;
+                    chart = chart.slot_table(&t);
+                }
+            }
             if on_off {
                 chart = chart.colour(HeatmapColour::OnOff);
             }
@@ -475,5 +500,51 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("abcd"), "{e}");
+    }
+
+    #[test]
+    fn plot_allocation_counts_a_decoder_with_its_config() {
+        use crate::adapters::{SearchSpace, SlotTable};
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/decoders");
+        // The llama fixture: hidden 32, q 32 -> 32, k/v 32 -> 16 (2 key-value heads), MLP 48.
+        let t = SlotTable::llama(crate::adapters::Architecture::Llama, 2, 32, 48, 32, 16);
+        let space = SearchSpace::parse_kinds("q,v,gate").unwrap();
+        let alloc = Allocation::uniform(&space, &t, 2, 16.0).unwrap();
+        let file = dir.path().join("alloc.json");
+        std::fs::write(&file, serde_json::to_string_pretty(&alloc).unwrap()).unwrap();
+        let plot = |extra: &[&str]| -> Result<String> {
+            let out = dir.path().join("out");
+            let mut a = vec!["heterolora", "plot", "allocation", file.to_str().unwrap()];
+            a.extend(["--out", out.to_str().unwrap(), "--format", "svg"]);
+            a.extend(extra);
+            let crate::cli::Command::Plot(args) = Cli::try_parse_from(a).unwrap().command else {
+                panic!("not plot")
+            };
+            let written = run(args)?;
+            Ok(std::fs::read_to_string(&written[0]).unwrap())
+        };
+        // Per layer: q 2 * 64 + v 2 * 48 + gate 2 * 80 = 384; in all 768 (BERT-shaped: 832).
+        let folder = fixtures.join("llama");
+        let svg = plot(&["--model-config", folder.to_str().unwrap()]).unwrap();
+        // SVG text sits on its own line.
+        let shows = |svg: &str, n: &str| svg.contains(&format!("\n{n}\n"));
+        assert!(shows(&svg, "768") && shows(&svg, "384"), "{svg}");
+        let config = folder.join("config.json");
+        assert_eq!(
+            plot(&["--model-config", config.to_str().unwrap()]).unwrap(),
+            svg
+        );
+        assert!(shows(&plot(&[]).unwrap(), "832"));
+        // A config of a model without the allocation's slots is named.
+        let opt = fixtures.join("opt_pre");
+        let e = plot(&["--model-config", opt.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.json") && e.contains("layer.0.gate"),
+            "{e}"
+        );
     }
 }

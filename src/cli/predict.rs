@@ -18,6 +18,10 @@ use std::path::PathBuf;
 /// adapter_model.safetensors with the classifier head), or a `heterolora train` output folder
 /// (its final/ adapters, or best/ with --adapters best).
 ///
+/// The base model: --model when given, else the folder the adapters' adapter_config.json names
+/// (base_model_name_or_path, as a decoder's adapters record it) when it exists here, else the
+/// default model (BERT's adapters name its hub id).
+///
 /// Examples:
 ///   heterolora predict runs/mrpc-lora --task mrpc                 # dev metrics
 ///   heterolora predict runs/mrpc-lora --task mrpc --file datasets/glue/MRPC/test.tsv
@@ -69,7 +73,11 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let task: Task = args.task.parse()?;
     let which: Which = args.adapters.parse()?;
     let adapter_dir = predict::resolve_adapter_dir(&args.adapter, which)?;
-    let model_dir = crate::assets::resolve_model_dir(args.assets.model.as_deref(), DEFAULT_MODEL);
+    // --model, else the base folder the adapters name (a decoder's), else the default model.
+    let model_dir =
+        predict::resolve_base_model(args.assets.model.as_deref(), &adapter_dir, || {
+            crate::assets::resolve_model_dir(None, DEFAULT_MODEL)
+        })?;
     let file = match &args.file {
         Some(f) => f.clone(),
         None => crate::assets::resolve_glue_dir(args.assets.glue.as_deref())

@@ -7,7 +7,7 @@
 //! heterolora search --method manual --spec "q,v:r=8,alpha=16"
 //! ```
 
-use crate::adapters::{ModelDims, SearchSpace, SlotKind};
+use crate::adapters::{Architecture, ModelDims, SearchSpace, SlotKind, SlotSizes, SlotTable};
 use crate::proxy::Scores;
 use crate::search::{
     Allocation, AlphaRule, BudgetSpec, HeterogeneousParams, Manual, Pooling, Solver, TopKParams,
@@ -52,7 +52,8 @@ pub struct SearchArgs {
     /// Model sizes as LAYERS,HIDDEN,INTERMEDIATE (default all-MiniLM-L6-v2).
     #[arg(long, default_value = "6,384,1536")]
     pub dims: String,
-    /// Take the model sizes from a Hugging Face config.json instead of --dims.
+    /// Take the model sizes from a Hugging Face config.json instead of --dims (BERT, or an OPT,
+    /// Llama or Qwen2 decoder: its grouped-query k/v widths and gate).
     #[arg(long)]
     pub model_config: Option<PathBuf>,
     /// Fraction of candidates to enable (topk).
@@ -92,7 +93,8 @@ pub struct SearchArgs {
     /// Where to write the allocation JSON.
     #[arg(long, short, default_value = "allocation.json")]
     pub out: PathBuf,
-    /// Also write the PEFT fields (r, lora_alpha, target_modules, rank_pattern, alpha_pattern).
+    /// Also write the PEFT fields (r, lora_alpha, target_modules, rank_pattern, alpha_pattern),
+    /// with the model's module paths.
     #[arg(long)]
     pub peft: Option<PathBuf>,
     /// table, json ({"allocation": .., "summary": .., "files": [..]}) or csv (slot,r,lora_alpha
@@ -117,6 +119,47 @@ pub fn dims_from_hf_config(path: &Path) -> Result<ModelDims> {
         num_layers: field("num_hidden_layers")?,
         hidden_size: field("hidden_size")?,
         intermediate_size: field("intermediate_size")?,
+    })
+}
+
+/// What a `config.json` sizes slots with: BERT's dims (no table, as before decoders), or a
+/// decoder's slot table by its `model_type` (`opt`, `llama`, `qwen2`).
+pub fn sizes_from_hf_config(path: &Path) -> Result<(ModelDims, Option<SlotTable>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::parse(path, e.line(), format!("not a JSON config: {e}")))?;
+    match decoder_table(path, &v)? {
+        Some(t) => Ok((t.model_dims(), Some(t))),
+        None => Ok((dims_from_hf_config(path)?, None)),
+    }
+}
+
+/// The slot table of a decoder `config.json` (the sizes `model::decoder` builds its maps with),
+/// or `None` for any other `model_type`.
+fn decoder_table(path: &Path, v: &serde_json::Value) -> Result<Option<SlotTable>> {
+    use crate::model::decoder::{llama::LlamaConfig, opt::OptConfig};
+    let parse_err = |e: serde_json::Error| Error::parse(path, e.line(), e.to_string());
+    Ok(match v.get("model_type").and_then(|x| x.as_str()) {
+        Some("opt") => {
+            let c: OptConfig = serde_json::from_value(v.clone()).map_err(parse_err)?;
+            Some(SlotTable::opt(
+                c.num_hidden_layers,
+                c.hidden_size,
+                c.ffn_dim,
+            ))
+        }
+        Some("llama" | "qwen2") => {
+            let c: LlamaConfig = serde_json::from_value(v.clone()).map_err(parse_err)?;
+            Some(SlotTable::llama(
+                c.architecture(),
+                c.num_hidden_layers,
+                c.hidden_size,
+                c.intermediate_size,
+                c.num_attention_heads * c.head_dim(),
+                c.kv_heads() * c.head_dim(),
+            ))
+        }
+        _ => None,
     })
 }
 
@@ -179,18 +222,26 @@ fn parse_ranks(s: &str) -> Result<Vec<usize>> {
 
 /// Builds the allocation the arguments ask for (no printing, no files): the testable core.
 pub fn build(args: &SearchArgs) -> Result<Allocation> {
-    let (dims, scores) = match &args.proxy {
+    Ok(build_sized(args)?.0)
+}
+
+/// [`build`], with the slot table the allocation was sized with when the model is a decoder
+/// (`--proxy` on a decoder folder, `--model-config` of a decoder); `None` for BERT, whose
+/// `ModelDims` size every slot as before.
+pub fn build_sized(args: &SearchArgs) -> Result<(Allocation, Option<SlotTable>)> {
+    let (dims, table, scores) = match &args.proxy {
         Some(name) => {
-            let (dims, s) = score_with_proxy(args, name)?;
-            (dims, Some(s))
+            let (dims, table, s) = score_with_proxy(args, name)?;
+            (dims, table, Some(s))
         }
-        None => (
-            match &args.model_config {
-                Some(p) => dims_from_hf_config(p)?,
-                None => parse_dims(&args.dims)?,
-            },
-            args.scores.as_deref().map(Scores::load).transpose()?,
-        ),
+        None => {
+            let (dims, table) = match &args.model_config {
+                Some(p) => sizes_from_hf_config(p)?,
+                None => (parse_dims(&args.dims)?, None),
+            };
+            let scores = args.scores.as_deref().map(Scores::load).transpose()?;
+            (dims, table, scores)
+        }
     };
     let mut space = match (&args.kinds, &scores) {
         (Some(k), _) => SearchSpace::parse_kinds(k)?,
@@ -223,54 +274,14 @@ pub fn build(args: &SearchArgs) -> Result<Allocation> {
             "a number such as 4, or a rule such as 2r",
         )
     })?;
-    let need_scores = || -> Result<&Scores> {
-        scores.as_ref().ok_or_else(|| {
-            Error::invalid(
-                "scores",
-                "none",
-                "--scores FILE for this method (write one with `heterolora score`)",
-            )
-        })
-    };
-    let mut alloc = match args.method {
-        Method::Uniform => UniformParams::new()
-            .r(args.r.unwrap_or(2))
-            .lora_alpha_rule(lora_alpha)
-            .shortcut_alpha_rule(shortcut_alpha)
-            .check()?
-            .allocate(&space, &dims)?,
-        Method::Topk => {
-            let mut p = TopKParams::new()
-                .p(args.p)
-                .r(args.r.unwrap_or(8))
-                .lora_alpha_rule(lora_alpha)
-                .shortcut_alpha_rule(shortcut_alpha)
-                .pooling(args.pooling.parse::<Pooling>()?)
-                .seed(args.seed);
-            if let Some(r) = args.shortcut_r {
-                p = p.shortcut_r(r);
-            }
-            p.check()?.allocate(&space, &dims, need_scores()?)?
-        }
-        Method::Heterogeneous => HeterogeneousParams::new()
-            .ranks(parse_ranks(&args.ranks)?)
-            .budget(args.budget.parse::<BudgetSpec>()?)
-            .lora_alpha_rule(lora_alpha)
-            .shortcut_alpha_rule(shortcut_alpha)
-            .solver(args.solver.parse::<Solver>()?)
-            .seed(args.seed)
-            .check()?
-            .allocate(&space, &dims, need_scores()?)?,
-        Method::Manual => {
-            let spec = args.spec.as_deref().ok_or_else(|| {
-                Error::invalid(
-                    "spec",
-                    "none",
-                    "--spec such as q,v:r=8,alpha=16 for --method manual",
-                )
-            })?;
-            Manual::parse(spec)?.allocate(&dims)?
-        }
+    let rules = (lora_alpha, shortcut_alpha);
+    let mut alloc = match &table {
+        Some(t) => allocate(args, &space, scores.as_ref(), rules, t, |m| {
+            m.allocate_in(t)
+        })?,
+        None => allocate(args, &space, scores.as_ref(), rules, &dims, |m| {
+            m.allocate(&dims)
+        })?,
     };
     if let Some(p) = &args.scores {
         alloc
@@ -284,7 +295,68 @@ pub fn build(args: &SearchArgs) -> Result<Allocation> {
             proxy_scores_path(args).display().to_string(),
         );
     }
-    Ok(alloc)
+    Ok((alloc, table))
+}
+
+/// Runs the allocator of `--method` on `space`, sizing slots with `sizes` (BERT's dims or a
+/// decoder's table); `manual` builds `--spec`'s allocation on the same model.
+fn allocate(
+    args: &SearchArgs,
+    space: &SearchSpace,
+    scores: Option<&Scores>,
+    (lora_alpha, shortcut_alpha): (AlphaRule, AlphaRule),
+    dims: &impl SlotSizes,
+    manual: impl FnOnce(&Manual) -> Result<Allocation>,
+) -> Result<Allocation> {
+    let need_scores = || -> Result<&Scores> {
+        scores.ok_or_else(|| {
+            Error::invalid(
+                "scores",
+                "none",
+                "--scores FILE for this method (write one with `heterolora score`)",
+            )
+        })
+    };
+    Ok(match args.method {
+        Method::Uniform => UniformParams::new()
+            .r(args.r.unwrap_or(2))
+            .lora_alpha_rule(lora_alpha)
+            .shortcut_alpha_rule(shortcut_alpha)
+            .check()?
+            .allocate(space, dims)?,
+        Method::Topk => {
+            let mut p = TopKParams::new()
+                .p(args.p)
+                .r(args.r.unwrap_or(8))
+                .lora_alpha_rule(lora_alpha)
+                .shortcut_alpha_rule(shortcut_alpha)
+                .pooling(args.pooling.parse::<Pooling>()?)
+                .seed(args.seed);
+            if let Some(r) = args.shortcut_r {
+                p = p.shortcut_r(r);
+            }
+            p.check()?.allocate(space, dims, need_scores()?)?
+        }
+        Method::Heterogeneous => HeterogeneousParams::new()
+            .ranks(parse_ranks(&args.ranks)?)
+            .budget(args.budget.parse::<BudgetSpec>()?)
+            .lora_alpha_rule(lora_alpha)
+            .shortcut_alpha_rule(shortcut_alpha)
+            .solver(args.solver.parse::<Solver>()?)
+            .seed(args.seed)
+            .check()?
+            .allocate(space, dims, need_scores()?)?,
+        Method::Manual => {
+            let spec = args.spec.as_deref().ok_or_else(|| {
+                Error::invalid(
+                    "spec",
+                    "none",
+                    "--spec such as q,v:r=8,alpha=16 for --method manual",
+                )
+            })?;
+            manual(&Manual::parse(spec)?)?
+        }
+    })
 }
 
 /// Where `search --proxy` writes the scores it computed: `<out stem>.scores.json`.
@@ -298,8 +370,12 @@ pub fn proxy_scores_path(args: &SearchArgs) -> PathBuf {
 }
 
 /// `search --proxy`: loads the model and the first training batches, scores the candidate
-/// space (`--kinds`, `--layers`; q,v by default) and writes the scores beside `--out`.
-fn score_with_proxy(args: &SearchArgs, name: &str) -> Result<(ModelDims, Scores)> {
+/// space (`--kinds`, `--layers`; q,v by default) and writes the scores beside `--out`. Returns
+/// the model's dims and, for a decoder, its slot table (grouped-query k/v, Llama's gate).
+fn score_with_proxy(
+    args: &SearchArgs,
+    name: &str,
+) -> Result<(ModelDims, Option<SlotTable>, Scores)> {
     let mut space = match &args.kinds {
         Some(k) => SearchSpace::parse_kinds(k)?,
         None => SearchSpace::lora_qv(),
@@ -322,15 +398,21 @@ fn score_with_proxy(args: &SearchArgs, name: &str) -> Result<(ModelDims, Scores)
     }
     let scores = all.remove(0);
     scores.save(proxy_scores_path(args))?;
-    Ok((model.dims(), scores))
+    let table = model.slot_table();
+    let table = (table.architecture != Architecture::Bert).then_some(table);
+    Ok((model.dims(), table, scores))
 }
 
 /// Runs `heterolora search`: builds the allocation, writes it, prints its table.
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
-    let alloc = build(&args)?;
+    let (alloc, table) = build_sized(&args)?;
     alloc.save(&args.out)?;
     if let Some(p) = &args.peft {
-        let text = serde_json::to_string_pretty(&alloc.peft_config_fields())?;
+        let fields = match &table {
+            Some(t) => alloc.peft_config_fields_in(t.architecture),
+            None => alloc.peft_config_fields(),
+        };
+        let text = serde_json::to_string_pretty(&fields)?;
         std::fs::write(p, text + "\n").map_err(|e| Error::io(p, e))?;
     }
     let mut files = vec![args.out.clone()];
@@ -339,11 +421,19 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         for f in &files {
             eprintln!("wrote {}", f.display());
         }
-        return crate::cli::search_output::print_allocation(args.format, &alloc, &files);
+        return crate::cli::search_output::print_allocation(
+            args.format,
+            &alloc,
+            table.as_ref(),
+            &files,
+        );
     }
-    let mut report = format!("{alloc}\n");
+    let mut report = match &table {
+        Some(t) => format!("{}\n", alloc.to_string_in(t)?),
+        None => format!("{alloc}\n"),
+    };
     if args.method == Method::Heterogeneous {
-        report.push_str(&objective_line(&args, &alloc)?);
+        report.push_str(&objective_line(&args, &alloc, table.as_ref())?);
     }
     report.push_str(&format!("wrote {}\n", args.out.display()));
     if let Some(p) = &args.peft {
@@ -357,7 +447,11 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
 
 /// The heterogeneous objective next to that of uniform rank on the same candidates, so the user
 /// sees what the uneven ranks buy under the allocator's own gain model.
-fn objective_line(args: &SearchArgs, alloc: &Allocation) -> Result<String> {
+fn objective_line(
+    args: &SearchArgs,
+    alloc: &Allocation,
+    table: Option<&SlotTable>,
+) -> Result<String> {
     let path = match (&args.scores, &args.proxy) {
         (Some(p), _) => p.clone(),
         (None, Some(_)) => proxy_scores_path(args),
@@ -386,13 +480,24 @@ fn objective_line(args: &SearchArgs, alloc: &Allocation) -> Result<String> {
             l
         },
     };
-    let u = uniform.allocate(&space, &alloc.dims)?;
+    let (u, u_params) = match table {
+        Some(t) => {
+            let u = uniform.allocate(&space, t)?;
+            let n = u.trainable_params_in(t)?;
+            (u, n)
+        }
+        None => {
+            let u = uniform.allocate(&space, &alloc.dims)?;
+            let n = u.trainable_params();
+            (u, n)
+        }
+    };
     Ok(format!(
         "objective (summed gain, {}): {:.4}; uniform r={r} on the same candidates: {:.4} with {} parameters\n",
         alloc.meta.get("gain_model").map_or("", String::as_str),
         h.objective(alloc, &scores)?,
         h.objective(&u, &scores)?,
-        crate::search::table::thousands(u.trainable_params())
+        crate::search::table::thousands(u_params)
     ))
 }
 

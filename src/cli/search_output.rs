@@ -1,20 +1,27 @@
 //! `heterolora search --format json|csv`: the allocation for programs.
 
+use crate::adapters::SlotTable;
 use crate::cli::output::{csv_document, csv_float, print_json, print_stdout, OutputFormat};
 use crate::search::Allocation;
 use std::path::PathBuf;
 
 /// JSON: `{"allocation": .., "summary": .., "files": [..]}` (the allocation as its file holds
-/// it). CSV: `slot,r,lora_alpha`, one row per candidate, r = 0 and no alpha when off.
+/// it). CSV: `slot,r,lora_alpha`, one row per candidate, r = 0 and no alpha when off. With a
+/// decoder's `table`, the summary and the table count parameters with its map sizes.
 pub fn print_allocation(
     format: OutputFormat,
     alloc: &Allocation,
+    table: Option<&SlotTable>,
     files: &[PathBuf],
 ) -> anyhow::Result<()> {
+    let summary = match table {
+        Some(t) => alloc.summary_in(t)?,
+        None => alloc.summary(),
+    };
     match format {
         OutputFormat::Json => print_json(&serde_json::json!({
             "allocation": serde_json::to_value(alloc)?,
-            "summary": serde_json::to_value(alloc.summary())?,
+            "summary": serde_json::to_value(summary)?,
             "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         })),
         OutputFormat::Csv => {
@@ -28,6 +35,9 @@ pub fn print_allocation(
                 .collect();
             print_stdout(&csv_document(&["slot", "r", "lora_alpha"], &rows))
         }
-        OutputFormat::Table => print_stdout(&format!("{alloc}\n")),
+        OutputFormat::Table => match table {
+            Some(t) => print_stdout(&format!("{}\n", alloc.to_string_in(t)?)),
+            None => print_stdout(&format!("{alloc}\n")),
+        },
     }
 }

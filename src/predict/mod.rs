@@ -4,11 +4,16 @@
 //!   whichever it is, keeping the test file's `index` column for the submission;
 //! - [`resolve_adapter_dir`]: a folder with the adapter files, or a training run's output
 //!   folder (its `final/` or `best/` adapters, as `heterolora train` writes them);
+//! - [`resolve_base_model`]: `--model`, else the folder the adapters' `adapter_config.json`
+//!   names when it exists here (a decoder's), else the default model;
 //! - [`load_model`]: the base model (BERT or a decoder) with the saved adapters and
 //!   classification head;
 //! - [`predict`]: logits for every row, batched exactly like the trainer's dev evaluation, so
 //!   that the metrics equal the ones the trainer logged for the same adapters;
 //! - [`Predictions`]: metrics against gold labels, and the GLUE submission file.
+
+mod base_model;
+pub use base_model::resolve_base_model;
 
 use crate::adapters::peft::{self, load_safetensors, ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use crate::assets::ModelFolder;

@@ -11,7 +11,7 @@
 
 use crate::adapters::Allocation;
 use crate::adapters::{AlphaRule, AlphaRules};
-use crate::adapters::{ModelDims, SearchSpace, SlotId};
+use crate::adapters::{Architecture, ModelDims, SearchSpace, SlotId, SlotTable};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +56,24 @@ impl Manual {
 
     /// The allocation on a model of size `dims`. Candidates are the slots the spec names.
     pub fn allocate(&self, dims: &ModelDims) -> Result<Allocation> {
+        self.allocate_with(dims, |space| space.slots(dims.num_layers))
+    }
+
+    /// The allocation on the model `table` describes: each group takes the slots of its kinds
+    /// that the model has (`all` and `lora` take Llama's gate; BERT's table gives
+    /// [`Manual::allocate`]'s allocation).
+    pub fn allocate_in(&self, table: &SlotTable) -> Result<Allocation> {
+        if table.architecture == Architecture::Bert {
+            return self.allocate(&table.model_dims());
+        }
+        self.allocate_with(&table.model_dims(), |space| table.slots(space))
+    }
+
+    fn allocate_with(
+        &self,
+        dims: &ModelDims,
+        slots_of: impl Fn(&SearchSpace) -> Vec<SlotId>,
+    ) -> Result<Allocation> {
         let defaults = AlphaRules::default();
         let mut ranks = BTreeMap::new();
         let mut cands = BTreeSet::new();
@@ -69,9 +87,7 @@ impl Manual {
                     ));
                 }
             }
-            let slots: Vec<SlotId> = g
-                .space
-                .slots(dims.num_layers)
+            let slots: Vec<SlotId> = slots_of(&g.space)
                 .into_iter()
                 .filter(|s| g.layers.is_none_or(|(lo, hi)| (lo..=hi).contains(&s.layer)))
                 .collect();
@@ -226,5 +242,30 @@ mod tests {
             let e = Allocation::from_spec(spec, &d).unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
         }
+    }
+
+    #[test]
+    fn specs_on_a_slot_table_take_the_model_kinds_and_sizes() {
+        let d = ModelDims::MINILM_L6;
+        let m = Manual::parse("q,v:r=8").unwrap();
+        assert_eq!(
+            m.allocate_in(&SlotTable::bert(&d)).unwrap(),
+            m.allocate(&d).unwrap()
+        );
+        // Llama: `lora` takes the gate; grouped-query v is 384 -> 128.
+        let t = SlotTable::llama(Architecture::Llama, 6, 384, 1536, 384, 128);
+        let a = Manual::parse("lora:r=2").unwrap().allocate_in(&t).unwrap();
+        assert_eq!(a.ranks.len(), 6 * 7);
+        assert!(a.is_enabled(&SlotId::new(5, SlotKind::FfnGate)));
+        let qv = m.allocate_in(&t).unwrap();
+        assert_eq!(qv.trainable_params_in(&t).unwrap(), 6 * 8 * (768 + 512));
+        // A kind the model lacks names no slot.
+        let opt = SlotTable::opt(2, 16, 64);
+        let e = Manual::parse("gate:r=2")
+            .unwrap()
+            .allocate_in(&opt)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least one slot of this model"), "{e}");
     }
 }

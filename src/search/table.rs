@@ -9,7 +9,7 @@ use crate::display::html::{emit_evcxr, escape};
 use crate::search::dynamic::ReallocationLog;
 use std::fmt;
 
-pub use crate::adapters::allocation_display::params_by_kind;
+pub use crate::adapters::allocation_display::{params_by_kind, params_by_kind_in};
 pub use crate::display::thousands;
 pub use crate::proxy::scores_display::scores_text;
 
