@@ -5,26 +5,21 @@
 mod decoder_util;
 
 use candle_core::{DType, Device};
-use decoder_util::{fixture, glue_root};
+use decoder_util::{fixture, glue_root, output_of};
 use heterolora::adapters::{SlotId, SlotKind};
 use heterolora::model::decoder::DecoderClassifier;
 use std::path::Path;
 use std::process::Command;
 
 fn predict(adapter: &Path, glue: &Path, extra: &[&str]) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_heterolora"))
-        .arg("predict")
-        .arg(adapter)
-        .args(["--task", "mrpc", "--max-len", "32", "--format", "json"])
-        .args(["--no-track", "--device", "cpu", "--glue"])
-        .arg(glue)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    output_of(
+        &mut Command::new(env!("CARGO_BIN_EXE_heterolora"))
+            .arg("predict")
+            .arg(adapter)
+            .args(["--task", "mrpc", "--max-len", "32", "--format", "json"])
+            .args(["--no-track", "--device", "cpu", "--glue"])
+            .arg(glue)
+            .args(extra),
     )
 }
 

@@ -5,7 +5,7 @@
 mod decoder_util;
 
 use candle_core::{DType, Device};
-use decoder_util::{fixture, glue_root};
+use decoder_util::{fixture, glue_root, output_of};
 use heterolora::adapters::{SlotId, SlotKind, SlotTable};
 use heterolora::model::Classifier;
 use heterolora::search::Allocation;
@@ -13,15 +13,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn search(args: &[&str]) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_heterolora"))
-        .arg("search")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    output_of(
+        &mut Command::new(env!("CARGO_BIN_EXE_heterolora"))
+            .arg("search")
+            .args(args),
     )
 }
 

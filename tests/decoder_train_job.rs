@@ -6,7 +6,7 @@
 mod decoder_util;
 
 use candle_core::{DType, Device};
-use decoder_util::{fixture, glue_root};
+use decoder_util::{fixture, glue_root, output_of};
 use heterolora::adapters::{SearchSpace, SlotKind, SlotTable};
 use heterolora::data::Task;
 use heterolora::model::{AdaptedClassifier, Classifier, HeadPooling};
@@ -144,18 +144,13 @@ fn a_bert_only_head_or_kind_on_a_decoder_is_a_clear_error() {
 }
 
 fn cli(args: &[&str], model: &std::path::Path, glue: &std::path::Path) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_heterolora"))
-        .args(args)
-        .arg("--model")
-        .arg(model)
-        .arg("--glue")
-        .arg(glue)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    output_of(
+        &mut Command::new(env!("CARGO_BIN_EXE_heterolora"))
+            .args(args)
+            .arg("--model")
+            .arg(model)
+            .arg("--glue")
+            .arg(glue),
     )
 }
 

@@ -72,3 +72,13 @@ pub fn fixture_copy(
     std::fs::write(&cfg, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     dst
 }
+
+/// Runs a command (the `heterolora` binary) to the end: (succeeded, stdout, stderr).
+pub fn output_of(cmd: &mut std::process::Command) -> (bool, String, String) {
+    let o = cmd.output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
