@@ -240,3 +240,51 @@ fn a_parent_written_before_a_protocol_field_existed_continues() {
         .unwrap_err();
     assert!(err.to_string().contains("another protocol"), "{err}");
 }
+
+#[test]
+fn children_record_dev_predictions_and_older_records_get_them_from_their_adapters() {
+    use heterolora::study::report::last_metric;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "uniform-r2,random", vec![0]);
+    let children = cfg.children_dir();
+    let mut s = study(dir.path(), cfg.clone(), vec![]);
+    s.run(&mut |_| {}).unwrap();
+    let recs = ChildRecord::load_dir(&children).unwrap();
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        let d = r
+            .dev_predictions
+            .as_ref()
+            .expect("recorded as the child finished");
+        assert_eq!(d.len(), 16);
+        let got = d.metric(cfg.task, &r.metric).unwrap();
+        assert!((got - last_metric(r).unwrap()).abs() < 1e-9, "{}", r.key);
+    }
+
+    // Records written before the field: the predictions come back from the runs' adapters,
+    // identical to those recorded at the end of training.
+    for r in &recs {
+        let mut old = r.clone();
+        old.dev_predictions = None;
+        old.save_in(&children).unwrap();
+    }
+    let out = s.add_dev_predictions(&mut |_| {}).unwrap();
+    assert_eq!(out.added.len(), 2, "{out:?}");
+    assert!(out.failed.is_empty(), "{out:?}");
+    assert_eq!(ChildRecord::load_dir(&children).unwrap(), recs);
+    let out = s.add_dev_predictions(&mut |_| {}).unwrap();
+    assert_eq!((out.present.len(), out.added.len()), (2, 0));
+
+    // A record whose metric the saved adapters do not reproduce is left as it was.
+    let mut wrong = recs[0].clone();
+    wrong.dev_predictions = None;
+    wrong.last_metrics.insert(wrong.metric.clone(), 0.123);
+    let path = wrong.save_in(&children).unwrap();
+    let out = s.add_dev_predictions(&mut |_| {}).unwrap();
+    assert_eq!(out.failed.len(), 1, "{out:?}");
+    assert!(
+        out.failed[0].1.contains("the record says 0.123000"),
+        "{out:?}"
+    );
+    assert!(ChildRecord::load(&path).unwrap().dev_predictions.is_none());
+}

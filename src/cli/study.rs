@@ -53,6 +53,10 @@ pub enum StudyAction {
     /// Write results/<study>/ (table.md, table.csv, runs.csv, summary.md, plots) from the tracker
     /// and the committed child records.
     Report(StudyOpts),
+    /// Add each dev example's prediction to the committed child records that lack them (written
+    /// before records kept them), from the final adapters their runs saved in the tracker; the
+    /// report then resamples dev examples too (its two-level bootstrap).
+    Predictions(StudyOpts),
     /// List the methods (name, family, space, allocator, proxy).
     Methods,
 }
@@ -321,6 +325,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Some(StudyAction::Report(opts)) => report(&opts),
+        Some(StudyAction::Predictions(opts)) => predictions(&opts),
         None => {
             let cfg = args.opts.config()?;
             let tracker = Tracker::open_or_default(args.opts.tracking_uri.as_deref())?;
@@ -375,6 +380,37 @@ pub(super) fn finish(
             .collect();
         anyhow::bail!(
             "{} child run(s) failed (rerun to retry them):\n{}",
+            out.failed.len(),
+            list.join("\n")
+        );
+    }
+    Ok(())
+}
+
+fn predictions(opts: &StudyOpts) -> anyhow::Result<()> {
+    let cfg = opts.config()?;
+    let tracker = Tracker::open_or_default(opts.tracking_uri.as_deref())?;
+    let source = AssetSource::new(opts.assets.model.as_deref(), opts.assets.glue.as_deref());
+    let mut study = Study::new(cfg, tracker, Box::new(source));
+    let out = study.add_dev_predictions(&mut |line| eprintln!("{line}"))?;
+    println!(
+        "study {}: dev predictions added to {} record(s), {} had them, {} left without",
+        study.cfg.name,
+        out.added.len(),
+        out.present.len(),
+        out.failed.len()
+    );
+    if !out.added.is_empty() {
+        println!("next: {}", opts.command(true));
+    }
+    if !out.failed.is_empty() {
+        let list: Vec<String> = out
+            .failed
+            .iter()
+            .map(|(k, e)| format!("{k}: {e}"))
+            .collect();
+        anyhow::bail!(
+            "{} record(s) left without dev predictions:\n{}",
             out.failed.len(),
             list.join("\n")
         );

@@ -174,6 +174,35 @@ pub fn compute_from_logits(task: Task, logits: &[f32], labels: &[f32]) -> Result
     }
 }
 
+/// One of the task's metrics by name (`accuracy`, `f1`, `combined`, `matthews`, `pearson`,
+/// `spearman`) from predictions and labels as [`compute`] takes them, computing only that one:
+/// a bootstrap over dev examples calls it tens of thousands of times. The values equal
+/// [`compute`]'s. `None` for a name the task does not report or inputs of unequal length.
+pub fn named(task: Task, name: &str, predictions: &[f32], labels: &[f32]) -> Option<f64> {
+    if predictions.len() != labels.len() || labels.is_empty() {
+        return None;
+    }
+    if task.is_regression() {
+        let x: Vec<f64> = predictions.iter().map(|&v| v as f64).collect();
+        let y: Vec<f64> = labels.iter().map(|&v| v as f64).collect();
+        return match name {
+            "pearson" => Some(pearson(&x, &y)),
+            "spearman" => Some(spearman(&x, &y)),
+            "combined" => Some((pearson(&x, &y) + spearman(&x, &y)) / 2.0),
+            _ => None,
+        };
+    }
+    let ids = |xs: &[f32]| -> Vec<u32> { xs.iter().map(|&x| x as u32).collect() };
+    let (p, l) = (ids(predictions), ids(labels));
+    match (task, name) {
+        (_, "accuracy") => Some(accuracy(&p, &l)),
+        (Task::Mrpc, "f1") => Some(f1_binary(&p, &l)),
+        (Task::Mrpc, "combined") => Some((accuracy(&p, &l) + f1_binary(&p, &l)) / 2.0),
+        (Task::Cola, "matthews") => Some(matthews_corrcoef(&p, &l)),
+        _ => None,
+    }
+}
+
 fn check_lengths(p: usize, l: usize) -> Result<()> {
     if p != l {
         return Err(Error::invalid(
@@ -343,5 +372,28 @@ mod tests {
         assert_eq!(l.primary(), 0.5);
         assert!(m.to_html().contains("<b>accuracy</b>"));
         assert!(m.to_string().starts_with("MRPC: accuracy=0.6667"));
+    }
+
+    #[test]
+    fn a_named_metric_equals_the_one_compute_reports() {
+        let mut rng = crate::rng::Rng::new(7);
+        for task in [Task::Mrpc, Task::Cola, Task::Rte, Task::Stsb] {
+            let draw = |rng: &mut crate::rng::Rng| -> f32 {
+                match task.is_regression() {
+                    true => rng.below(51) as f32 / 10.0,
+                    false => rng.below(2) as f32,
+                }
+            };
+            let p: Vec<f32> = (0..40).map(|_| draw(&mut rng)).collect();
+            let l: Vec<f32> = (0..40).map(|_| draw(&mut rng)).collect();
+            let all = compute(task, &p, &l).unwrap();
+            for (name, v) in all.iter().filter(|(n, _)| *n != "loss") {
+                let got = named(task, name, &p, &l).unwrap();
+                assert!((got - v).abs() < 1e-12, "{task} {name}: {got} vs {v}");
+            }
+            assert_eq!(named(task, "bogus", &p, &l), None);
+            assert_eq!(named(task, all.primary_name(), &p, &l[1..]), None);
+        }
+        assert_eq!(named(Task::Rte, "f1", &[1.0], &[1.0]), None);
     }
 }

@@ -14,7 +14,7 @@ use crate::search::{Allocation, Budget};
 use crate::tracking::entities::now_ms;
 use crate::tracking::{RunLogger, RunStatus};
 use crate::train::dynamic::DynamicReallocator;
-use crate::train::{StopFlag, TrainResult, Trainer};
+use crate::train::{DevPredictions, StopFlag, TrainResult, Trainer};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -101,6 +101,9 @@ pub struct MethodOutput {
     pub trainable_params: usize,
     pub times_enabled: Option<BTreeMap<crate::adapters::SlotId, usize>>,
     pub num_reallocations: usize,
+    /// Each dev example's prediction at the end of a finished run (the report's per-example
+    /// bootstrap); `None` when training stopped early or the evaluation failed.
+    pub dev: Option<DevPredictions>,
 }
 
 impl MethodOutput {
@@ -153,6 +156,7 @@ impl MethodOutput {
             times_enabled: self.times_enabled.clone(),
             num_reallocations: self.num_reallocations,
             finished_at_ms: Some(now_ms()),
+            dev_predictions: self.dev.clone(),
         }
     }
 }
@@ -328,6 +332,18 @@ impl Prepared {
             let mut lg = NoEnd::new(loggers.logger(Phase::Train));
             trainer.fit(&mut lg)?
         };
+        // One more pass over dev (the last evaluation's logits are not kept): a failure here
+        // costs the per-example record, not the finished run.
+        let dev = match result.status {
+            RunStatus::Finished => match trainer.dev_predictions() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    eprintln!("warning: no per-example dev predictions recorded: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
         let (times_enabled, num_reallocations) = match log_handle {
             Some(h) => {
                 let log = h.lock().map(|l| l.clone()).unwrap_or_default();
@@ -345,6 +361,7 @@ impl Prepared {
             budget,
             times_enabled,
             num_reallocations,
+            dev,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! - [`execute`]: [`execute_method`], one method on one seed (also `heterolora run`);
 //! - [`report`]: [`StudyReport`]: tables, plots and summary under `results/<study>/`;
 //! - [`record`]: [`ChildRecord`], the per-child result kept in the tracker and committed;
+//!   [`predictions`]: each dev example's prediction added to records written without them;
 //! - [`stats`]: the paired t interval, the detectable effect and the two-level bootstrap;
 //! - [`twin`]: a static child whose allocation equals a finished one's (same seed and protocol)
 //!   is recorded as that result instead of being trained again;
@@ -37,6 +38,7 @@ pub mod dynamic;
 pub mod execute;
 pub mod methods;
 pub mod plan;
+pub mod predictions;
 pub mod protocol;
 pub mod record;
 pub mod report;
@@ -52,6 +54,7 @@ pub use dynamic::DynamicHook;
 pub use execute::{execute_method, prepare_method, MethodOutput, Prepared};
 pub use methods::{AllocatorSpec, Method, Space};
 pub use plan::{ChildPlan, Plan};
+pub use predictions::PredictionsOutcome;
 pub use protocol::Protocol;
 pub use record::ChildRecord;
 pub use report::StudyReport;

@@ -6,6 +6,7 @@
 use crate::adapters::SlotId;
 use crate::proxy::Scores;
 use crate::search::Allocation;
+use crate::train::DevPredictions;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -68,6 +69,11 @@ pub struct ChildRecord {
     /// When it finished (RFC 3339-like UTC, from the run's end).
     #[serde(default)]
     pub finished_at_ms: Option<i64>,
+    /// Each dev example's prediction at the end of training, with its label: the report
+    /// resamples dev examples from them (records written before this field have none; `heterolora
+    /// study predictions` adds them from the run's saved adapters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_predictions: Option<DevPredictions>,
 }
 
 /// The key in `allocation.meta` naming the method a child was not trained because of (its

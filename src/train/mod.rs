@@ -6,7 +6,8 @@
 //!   [`clip`]: global-norm gradient clipping.
 //! - [`checkpoint`]: resumable checkpoints (adapters, head, optimiser, step, data position, RNG).
 //! - [`progress`]: progress bar or plain lines; [`interrupt`]: Ctrl-C handling.
-//! - [`result::TrainResult`]: per-epoch dev metrics, best epoch, wall time, throughput.
+//! - [`result::TrainResult`]: per-epoch dev metrics, best epoch, wall time, throughput;
+//!   [`dev_predictions::DevPredictions`]: each dev example's prediction at the end.
 //! - [`trainer::Trainer`]: the loop, on BERT or a decoder (any
 //!   [`crate::model::AdaptedClassifier`]); [`hook::TrainHook`]: code run before steps (dynamic
 //!   re-allocation); [`job::TrainJob`]: a whole run from a task, an allocation and paths.
@@ -15,6 +16,7 @@
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
+pub mod dev_predictions;
 pub mod dynamic;
 pub mod hook;
 pub mod interrupt;
@@ -28,6 +30,7 @@ pub mod spec;
 pub mod trainer;
 
 pub use config::TrainConfig;
+pub use dev_predictions::DevPredictions;
 pub use dynamic::DynamicReallocator;
 pub use hook::{HookState, TrainHook};
 pub use interrupt::{install_ctrlc, StopFlag};

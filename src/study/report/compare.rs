@@ -5,8 +5,10 @@
 
 use super::PAPER_GAIN;
 use crate::study::stats::{
-    detectable_effect, paired_t, seeds_needed, BootstrapCi, PairedBootstrap, PairedT, LEVEL, POWER,
+    detectable_effect, paired_t, seeds_needed, BootstrapCi, PairedBootstrap, PairedT, SeedPair,
+    LEVEL, POWER,
 };
+use crate::train::DevPredictions;
 
 /// The most seeds [`Comparison::seeds_for_paper_gain`] looks for.
 pub const MAX_SEEDS: usize = 10_000;
@@ -98,11 +100,58 @@ pub struct Series<'a> {
     pub values: &'a [f64],
     /// Dev cross-entropy per seed, where recorded.
     pub losses: &'a [Option<f64>],
+    /// Each dev example's prediction at the last epoch, per seed, where recorded.
+    pub dev: &'a [Option<DevPredictions>],
+}
+
+/// The primary metric in points from per-example predictions and labels (what the two-level
+/// bootstrap recomputes on every resample).
+pub type PointsMetric<'a> = &'a dyn Fn(&[f32], &[f32]) -> f64;
+
+/// The two-level bootstrap when both arms recorded their dev predictions on every paired seed
+/// (the same labels), else the seed-level one over `diffs`.
+fn bootstrap(
+    seeds: &[u64],
+    diffs: &[f64],
+    row: Series<'_>,
+    base: Series<'_>,
+    metric: Option<PointsMetric<'_>>,
+) -> Option<BootstrapCi> {
+    if diffs.len() < 2 {
+        return None;
+    }
+    fn dev_of(s: Series<'_>, seed: u64) -> Option<&DevPredictions> {
+        let i = s.seeds.iter().position(|t| *t == seed)?;
+        s.dev.get(i)?.as_ref()
+    }
+    let pairs: Option<Vec<SeedPair<'_>>> = seeds
+        .iter()
+        .map(|&seed| {
+            let (a, b) = (dev_of(row, seed)?, dev_of(base, seed)?);
+            (a.labels == b.labels && a.predictions.len() == a.labels.len()).then_some(SeedPair {
+                arm: &a.predictions,
+                baseline: &b.predictions,
+                labels: &a.labels,
+            })
+        })
+        .collect();
+    if let (Some(pairs), Some(metric)) = (pairs, metric) {
+        if let Ok(ci) = PairedBootstrap::default().metric_pairs(&pairs, metric) {
+            return Some(ci);
+        }
+    }
+    PairedBootstrap::default().seeds(diffs).ok()
 }
 
 impl Comparison {
-    /// `row` against `base` on their common seeds; `None` if they share no seed.
-    pub fn between(row: Series<'_>, base: Series<'_>) -> Option<Comparison> {
+    /// `row` against `base` on their common seeds; `None` if they share no seed. `metric`
+    /// recomputes the primary metric (in points) from per-example predictions, for the
+    /// two-level bootstrap where both arms recorded them.
+    pub fn between(
+        row: Series<'_>,
+        base: Series<'_>,
+        metric: Option<PointsMetric<'_>>,
+    ) -> Option<Comparison> {
         let known = |v: &[f64]| -> Vec<Option<f64>> {
             v.iter().map(|x| x.is_finite().then_some(*x)).collect()
         };
@@ -114,11 +163,7 @@ impl Comparison {
         );
         let diffs: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
         let t = paired_t(&diffs, LEVEL).ok()?;
-        let bootstrap = if diffs.len() >= 2 {
-            PairedBootstrap::default().seeds(&diffs).ok()
-        } else {
-            None
-        };
+        let bootstrap = bootstrap(&seeds, &diffs, row, base, metric);
         let (detectable, seeds_for_paper_gain) = match t.sd {
             Some(sd) => (
                 detectable_effect(sd, t.n, LEVEL, POWER).ok().flatten(),

@@ -112,7 +112,12 @@ impl StudyReport {
         }
         for rec in ChildRecord::load_dir(&cfg.children_dir())? {
             if rec.study == cfg.name && rec.status == "FINISHED" {
-                by_key.entry(rec.key.clone()).or_insert(rec);
+                let tracked = by_key.entry(rec.key.clone()).or_insert(rec.clone());
+                // Predictions added to the committed record after the run logged its own
+                // (`heterolora study predictions`) complete the tracker's copy of the same run.
+                if tracked.dev_predictions.is_none() && tracked.run_id == rec.run_id {
+                    tracked.dev_predictions = rec.dev_predictions;
+                }
             }
         }
         Ok(StudyReport {

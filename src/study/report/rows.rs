@@ -3,10 +3,12 @@
 //! beside it, the best epoch only as a description, and the paired comparison with the method's
 //! equal-budget baseline.
 
-use super::compare::{Comparison, Series};
+use super::compare::{Comparison, PointsMetric, Series};
 use super::{mean_std, StudyReport, BASELINE, SC_BASELINE};
+use crate::data::Task;
 use crate::study::methods::{Method, Space};
 use crate::study::record::ChildRecord;
+use crate::train::DevPredictions;
 use std::collections::BTreeSet;
 
 /// One method's results over its seeds (metric values in points, i.e. x100).
@@ -27,6 +29,8 @@ pub struct MethodRow {
     pub best_std: f64,
     /// Dev cross-entropy at the last epoch, per seed, where the record has it.
     pub losses: Vec<Option<f64>>,
+    /// Each dev example's prediction at the last epoch, per seed, where the record has them.
+    pub dev: Vec<Option<DevPredictions>>,
     /// Mean and std of the recorded `losses` (`None` if none is recorded).
     pub loss_mean: Option<f64>,
     pub loss_std: Option<f64>,
@@ -52,6 +56,7 @@ impl MethodRow {
             seeds: &self.seeds,
             values: &self.values,
             losses: &self.losses,
+            dev: &self.dev,
         }
     }
 }
@@ -95,6 +100,18 @@ pub fn last_loss(r: &ChildRecord) -> Option<f64> {
 }
 
 impl StudyReport {
+    /// The primary metric in points from per-example predictions, for the records' task; `None`
+    /// when the task is not known or does not report that metric.
+    fn points_metric(&self) -> Option<impl Fn(&[f32], &[f32]) -> f64> {
+        let first = self.records.first()?;
+        let task: Task = first.task.parse().ok()?;
+        let name = first.metric.clone();
+        crate::data::metrics::named(task, &name, &[0.0, 1.0], &[0.0, 1.0])?;
+        Some(move |p: &[f32], l: &[f32]| {
+            crate::data::metrics::named(task, &name, p, l).map_or(f64::NAN, |v| v * 100.0)
+        })
+    }
+
     /// The finished records of `method`, by seed.
     pub(super) fn method_records(&self, method: &str) -> Vec<&ChildRecord> {
         let mut recs: Vec<&ChildRecord> =
@@ -120,13 +137,15 @@ impl StudyReport {
             )
         });
         let mut rows: Vec<MethodRow> = names.iter().map(|name| self.row(name)).collect();
+        let points = self.points_metric();
+        let metric = points.as_ref().map(|f| f as PointsMetric<'_>);
         for i in 0..rows.len() {
             let Some(base) = baseline_of(&rows[i].method) else {
                 rows[i].delta = Some(0.0);
                 continue;
             };
             if let Some(b) = rows.iter().find(|r| r.method == base).cloned() {
-                let c = Comparison::between(rows[i].series(), b.series());
+                let c = Comparison::between(rows[i].series(), b.series(), metric);
                 rows[i].delta = c.as_ref().map(|c| c.t.mean);
                 rows[i].comparison = c;
             }
@@ -170,6 +189,7 @@ impl StudyReport {
             best_mean,
             best_std,
             losses,
+            dev: recs.iter().map(|r| r.dev_predictions.clone()).collect(),
             loss_mean,
             loss_std,
             comparison: None,

@@ -6,21 +6,57 @@ use super::rows::MethodRow;
 use super::{is_flat, short, StudyReport, BASELINE, SC_BASELINE};
 use crate::adapters::SlotId;
 use crate::study::record::ChildRecord;
-use crate::study::stats::RESAMPLES;
+use crate::study::stats::{BootstrapLevels, RESAMPLES};
 use std::fmt::Write as _;
 
 /// How the numbers are read: written once at the top of every summary.
-fn method_note(metric: &str, loss: &str) -> String {
+fn method_note(metric: &str, loss: &str, bootstrap: &str) -> String {
     format!(
         "How to read it: the primary metric is dev {metric} at the last epoch (nothing is selected on the split it is reported on), \
 with dev {loss} at the last epoch beside it; the best-epoch {metric} is only descriptive. A seed fixes data order, head \
 initialisation and dropout masks for every method, so each method is compared seed by seed with uniform LoRA r = 2 over the \
 same slot space (the larger-budget references uniform-r8 and sc-uniform-r2 with the q,v one): the mean paired difference, its 95% Student-t interval (n - 1 degrees of freedom) and a percentile bootstrap \
-({RESAMPLES} resamples, seeded). A difference is called significant only when its 95% t interval excludes 0. The child records \
-carry no per-example dev predictions, so the two-level bootstrap (seeds, then dev examples jointly for both arms) has only its \
-seed level to resample: the bootstrap shown is the seed-level one, which over a handful of seeds can only range over the \
-observed differences; it is a cross-check, not the verdict."
+({RESAMPLES} resamples, seeded). A difference is called significant only when its 95% t interval excludes 0. {bootstrap}"
     )
+}
+
+/// What the bootstrap column resampled: the dev examples too where both arms' records carry
+/// per-example predictions, else only the seeds.
+fn bootstrap_note(rows: &[MethodRow], metric: &str) -> String {
+    let (mut two, mut one) = (Vec::new(), Vec::new());
+    for r in rows {
+        if let Some(b) = r.comparison.as_ref().and_then(|c| c.bootstrap.as_ref()) {
+            match b.levels {
+                BootstrapLevels::SeedsAndExamples => two.push(r.method.as_str()),
+                BootstrapLevels::Seeds => one.push(r.method.as_str()),
+            }
+        }
+    }
+    let two_level = format!(
+        "the two-level bootstrap (seeds, then the dev examples within each seed, the same examples for both \
+arms, {metric} recomputed on every resample)"
+    );
+    let seed_level = "the seed-level bootstrap, which over a handful of seeds can only range over the observed differences";
+    match (two.is_empty(), one.is_empty()) {
+        (true, true) => {
+            "No comparison has two paired seeds yet, so there is no bootstrap interval.".to_string()
+        }
+        (false, true) => format!(
+            "Every comparison's child records carry each dev example's prediction, so the bootstrap shown is {two_level}: \
+it adds the evaluation set's sampling noise to the seeds'. It is a cross-check, not the verdict."
+        ),
+        (true, false) => format!(
+            "The child records carry no per-example dev predictions (`heterolora study predictions` adds them from the runs' \
+saved adapters), so the bootstrap shown is {seed_level}; it is a cross-check, not the verdict."
+        ),
+        (false, false) => format!(
+            "The bootstrap shown is {two_level} for {} and {seed_level} for {}, whose records (or their baseline's) lack \
+per-example dev predictions (`heterolora study predictions` adds them from the runs' saved adapters). It is a \
+cross-check, not the verdict.",
+            two.join(", "),
+            one.join(", ")
+        ),
+    }
 }
 
 impl StudyReport {
@@ -39,7 +75,11 @@ impl StudyReport {
             self.planned
                 .map_or(String::new(), |p| format!(" of {p} planned"))
         );
-        let _ = writeln!(s, "\n{}", method_note(&metric, loss));
+        let _ = writeln!(
+            s,
+            "\n{}",
+            method_note(&metric, loss, &bootstrap_note(&rows, &metric))
+        );
         let missing: Vec<String> = rows
             .iter()
             .flat_map(|r| {

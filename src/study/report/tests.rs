@@ -50,6 +50,7 @@ fn rec(method: &str, family: &str, seed: u64, acc: f64) -> ChildRecord {
         times_enabled: None,
         num_reallocations: 0,
         finished_at_ms: None,
+        dev_predictions: None,
     }
 }
 
@@ -148,7 +149,7 @@ fn a_significant_gain_is_called_significant_and_held_against_the_paper() {
         "{s}"
     );
     assert!(
-        s.contains("the bootstrap shown is the seed-level one"),
+        s.contains("so the bootstrap shown is the seed-level bootstrap"),
         "{s}"
     );
     assert!(
@@ -395,4 +396,80 @@ fn the_protocol_line_is_the_one_the_records_ran_under() {
     assert!(report(vec![a, b, c])
         .protocol_line(&cpu)
         .starts_with("2 protocols among the records: "));
+}
+
+#[test]
+fn the_bootstrap_resamples_dev_examples_where_records_carry_predictions() {
+    use crate::data::Task;
+    use crate::study::stats::BootstrapLevels;
+    use crate::train::DevPredictions;
+    let mut rng = crate::rng::Rng::new(5);
+    let labels: Vec<f32> = (0..50).map(|_| rng.below(2) as f32).collect();
+    let mut recs = Vec::new();
+    for seed in 0..3 {
+        for (method, family, flip) in [
+            ("uniform-r2", "uniform", 30),
+            ("static-grad-norm", "static", 15),
+            ("random", "random", 25),
+        ] {
+            let predictions: Vec<f32> = labels
+                .iter()
+                .map(|&y| if rng.below(100) < flip { 1.0 - y } else { y })
+                .collect();
+            let dev = DevPredictions {
+                predictions,
+                labels: labels.clone(),
+            };
+            let acc = dev.metric(Task::Mrpc, "accuracy").unwrap();
+            let mut r = rec_l(method, family, seed, acc, 0.5);
+            r.dev_predictions = Some(dev);
+            recs.push(r);
+        }
+    }
+    // Every record has its predictions: both comparisons resample the dev examples, and the
+    // bootstrap's estimate is the paired t mean (both in points).
+    let rep = report(recs.clone());
+    for row in rep.rows().iter().filter(|r| r.method != "uniform-r2") {
+        let c = row.comparison.as_ref().unwrap();
+        let b = c.bootstrap.as_ref().unwrap();
+        assert_eq!(
+            b.levels,
+            BootstrapLevels::SeedsAndExamples,
+            "{}",
+            row.method
+        );
+        assert!((b.estimate - c.t.mean).abs() < 1e-9, "{b:?} vs {:?}", c.t);
+    }
+    let s = rep.summary_markdown();
+    assert!(
+        s.contains("Every comparison's child records carry each dev example's prediction"),
+        "{s}"
+    );
+    // Without one random record's predictions, random falls back to the seed level, and the
+    // summary says which comparison used which.
+    let i = recs
+        .iter()
+        .position(|r| r.method == "random" && r.seed == 1)
+        .unwrap();
+    recs[i].dev_predictions = None;
+    let rep = report(recs);
+    let rows = rep.rows();
+    let level = |m: &str| {
+        let row = rows.iter().find(|r| r.method == m).unwrap();
+        row.comparison
+            .as_ref()
+            .unwrap()
+            .bootstrap
+            .as_ref()
+            .unwrap()
+            .levels
+    };
+    assert_eq!(level("static-grad-norm"), BootstrapLevels::SeedsAndExamples);
+    assert_eq!(level("random"), BootstrapLevels::Seeds);
+    let s = rep.summary_markdown();
+    assert!(
+        s.contains("two-level bootstrap (seeds, then the dev examples within each seed, the same examples for both arms, accuracy recomputed on every resample) for static-grad-norm and the seed-level bootstrap")
+            && s.contains("for random, whose records"),
+        "{s}"
+    );
 }

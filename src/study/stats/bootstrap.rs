@@ -2,7 +2,9 @@
 //! two sources: resample the seeds (training randomness), then within each resampled seed
 //! resample the dev examples, the same examples for both arms (evaluation-set randomness). With
 //! one value per seed (no per-example predictions) the second level has nothing to resample and
-//! this is the ordinary seed-level bootstrap. Seeded, so a report is reproducible.
+//! this is the ordinary seed-level bootstrap. A metric that is not a mean over examples (F1,
+//! Pearson) is recomputed on every resample from both arms' predictions
+//! ([`PairedBootstrap::metric_pairs`]). Seeded, so a report is reproducible.
 
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -120,9 +122,7 @@ impl PairedBootstrap {
                         .into(),
             });
         }
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let seed_means: Vec<f64> = groups.iter().map(|g| mean(g)).collect();
-        let estimate = mean(&seed_means);
         let n = groups.len();
         let levels = if groups.iter().all(|g| g.len() == 1) {
             BootstrapLevels::Seeds
@@ -143,6 +143,105 @@ impl PairedBootstrap {
             }
             stats.push(total / n as f64);
         }
+        self.summarize(levels, mean(&seed_means), stats)
+    }
+
+    /// Two-level bootstrap of the difference in a dev metric computed from per-example outputs
+    /// (`metric(predictions, labels)`: accuracy, F1, Pearson ...), one [`SeedPair`] per seed:
+    /// each resample draws n seeds with replacement, then for each drawn seed as many dev
+    /// examples with replacement, the same ones for both arms, and records the mean over the
+    /// drawn seeds of `metric(arm) - metric(baseline)` on the drawn examples. The estimate is
+    /// that mean on the full dev sets. With accuracy on class ids it is exactly
+    /// [`PairedBootstrap::arms`] on per-example correctness (the same draws). A resample whose
+    /// metric is undefined (NaN: a constant prediction under Pearson) is left out; more than
+    /// one in a hundred is an error.
+    pub fn metric_pairs(
+        &self,
+        pairs: &[SeedPair<'_>],
+        metric: &dyn Fn(&[f32], &[f32]) -> f64,
+    ) -> Result<BootstrapCi> {
+        let bad = pairs.is_empty()
+            || self.resamples < 2
+            || pairs.iter().any(|p| {
+                p.labels.is_empty()
+                    || p.arm.len() != p.labels.len()
+                    || p.baseline.len() != p.labels.len()
+            });
+        if bad {
+            return Err(Error::InvalidParam {
+                name: "per-example predictions".into(),
+                value: format!("{} seed(s), {} resamples", pairs.len(), self.resamples),
+                expected:
+                    "at least one seed whose two arms have a prediction for every dev label, \
+                           and 2 or more resamples"
+                        .into(),
+            });
+        }
+        let full: Vec<f64> = pairs
+            .iter()
+            .map(|p| metric(p.arm, p.labels) - metric(p.baseline, p.labels))
+            .collect();
+        if let Some(i) = full.iter().position(|d| !d.is_finite()) {
+            return Err(Error::InvalidParam {
+                name: "per-example predictions".into(),
+                value: format!("seed {i}: metric difference {}", full[i]),
+                expected: "a metric defined on the full dev set for both arms".into(),
+            });
+        }
+        let n = pairs.len();
+        let mut rng = Rng::derive(self.seed, "paired-bootstrap");
+        let mut stats = Vec::with_capacity(self.resamples);
+        let (mut a, mut b, mut l) = (Vec::new(), Vec::new(), Vec::new());
+        let mut undefined = 0usize;
+        for _ in 0..self.resamples {
+            let mut total = 0.0;
+            for _ in 0..n {
+                let k = rng.below(n);
+                let p = &pairs[k];
+                let m = p.labels.len();
+                if m == 1 {
+                    total += full[k];
+                    continue;
+                }
+                a.clear();
+                b.clear();
+                l.clear();
+                for _ in 0..m {
+                    let i = rng.below(m);
+                    a.push(p.arm[i]);
+                    b.push(p.baseline[i]);
+                    l.push(p.labels[i]);
+                }
+                total += metric(&a, &l) - metric(&b, &l);
+            }
+            if total.is_finite() {
+                stats.push(total / n as f64);
+            } else {
+                undefined += 1;
+            }
+        }
+        if undefined * 100 > self.resamples {
+            return Err(Error::InvalidParam {
+                name: "per-example predictions".into(),
+                value: format!("{undefined} of {} resamples undefined", self.resamples),
+                expected: "a metric defined on almost every resample of the dev examples".into(),
+            });
+        }
+        let levels = if pairs.iter().all(|p| p.labels.len() == 1) {
+            BootstrapLevels::Seeds
+        } else {
+            BootstrapLevels::SeedsAndExamples
+        };
+        self.summarize(levels, mean(&full), stats)
+    }
+
+    /// The interval and standard error of resampled statistics.
+    fn summarize(
+        &self,
+        levels: BootstrapLevels,
+        estimate: f64,
+        mut stats: Vec<f64>,
+    ) -> Result<BootstrapCi> {
         let m = mean(&stats);
         let se =
             (stats.iter().map(|s| (s - m).powi(2)).sum::<f64>() / (stats.len() - 1) as f64).sqrt();
@@ -150,13 +249,26 @@ impl PairedBootstrap {
         let tail = (1.0 - self.level) / 2.0;
         Ok(BootstrapCi {
             levels,
-            resamples: self.resamples,
+            resamples: stats.len(),
             level: self.level,
             estimate,
             se,
             interval: (percentile(&stats, tail), percentile(&stats, 1.0 - tail)),
         })
     }
+}
+
+/// One seed's per-example outputs of both arms on the same dev examples, in the same order:
+/// predicted class ids or scores, and the gold labels.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedPair<'a> {
+    pub arm: &'a [f32],
+    pub baseline: &'a [f32],
+    pub labels: &'a [f32],
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
 }
 
 /// The q-quantile (0 <= q <= 1) of sorted values with linear interpolation between order

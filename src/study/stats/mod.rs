@@ -13,7 +13,9 @@ pub mod bootstrap;
 pub mod paired;
 pub mod student_t;
 
-pub use bootstrap::{percentile, BootstrapCi, BootstrapLevels, PairedBootstrap, RESAMPLES};
+pub use bootstrap::{
+    percentile, BootstrapCi, BootstrapLevels, PairedBootstrap, SeedPair, RESAMPLES,
+};
 pub use paired::{detectable_effect, paired_t, seeds_needed, PairedT, LEVEL, POWER};
 pub use student_t::{t_cdf, t_pdf, t_quantile};
 

@@ -347,3 +347,152 @@ fn two_level_bootstrap_matches_the_exact_standard_error() {
     assert!(PairedBootstrap::default().arms(&arm, &base[..2]).is_err());
     assert!(PairedBootstrap::default().two_level(&[]).is_err());
 }
+
+/// Predictions that copy `labels` except where a draw below `flip_pct` flips the class.
+fn noisy_classes(rng: &mut crate::rng::Rng, labels: &[f32], flip_pct: usize) -> Vec<f32> {
+    labels
+        .iter()
+        .map(|&y| {
+            if rng.below(100) < flip_pct {
+                1.0 - y
+            } else {
+                y
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn metric_bootstrap_with_accuracy_is_the_per_example_bootstrap() {
+    use crate::data::{metrics, Task};
+    let mut rng = crate::rng::Rng::new(3);
+    let labels: Vec<f32> = (0..60).map(|_| rng.below(2) as f32).collect();
+    let arm: Vec<Vec<f32>> = (0..3)
+        .map(|_| noisy_classes(&mut rng, &labels, 20))
+        .collect();
+    let base: Vec<Vec<f32>> = (0..3)
+        .map(|_| noisy_classes(&mut rng, &labels, 30))
+        .collect();
+    let pairs: Vec<SeedPair> = arm
+        .iter()
+        .zip(&base)
+        .map(|(a, b)| SeedPair {
+            arm: a,
+            baseline: b,
+            labels: &labels,
+        })
+        .collect();
+    let accuracy =
+        |p: &[f32], l: &[f32]| metrics::named(Task::Mrpc, "accuracy", p, l).unwrap_or(f64::NAN);
+    let ci = PairedBootstrap::default()
+        .metric_pairs(&pairs, &accuracy)
+        .unwrap();
+    // The same draws as resampling per-example correctness with `arms`.
+    let correct = |p: &[f32]| -> Vec<f64> {
+        p.iter()
+            .zip(&labels)
+            .map(|(a, b)| f64::from(u8::from(a == b)))
+            .collect()
+    };
+    let per_example = PairedBootstrap::default()
+        .arms(
+            &arm.iter().map(|p| correct(p)).collect::<Vec<_>>(),
+            &base.iter().map(|p| correct(p)).collect::<Vec<_>>(),
+        )
+        .unwrap();
+    assert_eq!(ci.levels, BootstrapLevels::SeedsAndExamples);
+    assert_eq!(ci.resamples, per_example.resamples);
+    for (got, want) in [
+        (ci.estimate, per_example.estimate),
+        (ci.se, per_example.se),
+        (ci.interval.0, per_example.interval.0),
+        (ci.interval.1, per_example.interval.1),
+    ] {
+        assert!((got - want).abs() < 1e-12, "{ci:?} vs {per_example:?}");
+    }
+    let full: f64 = pairs
+        .iter()
+        .map(|p| accuracy(p.arm, p.labels) - accuracy(p.baseline, p.labels))
+        .sum::<f64>()
+        / 3.0;
+    assert!((ci.estimate - full).abs() < 1e-12);
+}
+
+#[test]
+fn metric_bootstrap_recomputes_pearson_on_every_resample() {
+    use crate::data::metrics;
+    let mut rng = crate::rng::Rng::new(11);
+    let labels: Vec<f32> = (0..80).map(|_| rng.below(51) as f32 / 10.0).collect();
+    let noisy = |rng: &mut crate::rng::Rng, spread: usize| -> Vec<f32> {
+        labels
+            .iter()
+            .map(|&y| y + (rng.below(2 * spread + 1) as f32 - spread as f32) / 10.0)
+            .collect()
+    };
+    let pearson = |p: &[f32], l: &[f32]| {
+        let f = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+        metrics::pearson(&f(p), &f(l))
+    };
+    let base: Vec<Vec<f32>> = (0..4).map(|_| noisy(&mut rng, 20)).collect();
+    // Pearson ignores an affine map: the same value on every resample, so no spread at all.
+    let affine: Vec<Vec<f32>> = base
+        .iter()
+        .map(|b| b.iter().map(|x| 2.0 * x + 1.0).collect())
+        .collect();
+    let pairs = |arm: &[Vec<f32>]| -> Vec<(Vec<f32>, Vec<f32>)> {
+        arm.iter().cloned().zip(base.iter().cloned()).collect()
+    };
+    let owned = pairs(&affine);
+    let sp: Vec<SeedPair> = owned
+        .iter()
+        .map(|(a, b)| SeedPair {
+            arm: a,
+            baseline: b,
+            labels: &labels,
+        })
+        .collect();
+    let ci = PairedBootstrap::default()
+        .metric_pairs(&sp, &pearson)
+        .unwrap();
+    assert!(ci.estimate.abs() < 1e-6 && ci.se < 1e-6, "{ci:?}");
+    assert!(ci.interval.0.abs() < 1e-6 && ci.interval.1.abs() < 1e-6);
+    // A less noisy arm: the full-data difference as the estimate, inside a positive interval.
+    let better: Vec<Vec<f32>> = (0..4).map(|_| noisy(&mut rng, 5)).collect();
+    let owned = pairs(&better);
+    let sp: Vec<SeedPair> = owned
+        .iter()
+        .map(|(a, b)| SeedPair {
+            arm: a,
+            baseline: b,
+            labels: &labels,
+        })
+        .collect();
+    let ci = PairedBootstrap::default()
+        .resamples(2_000)
+        .metric_pairs(&sp, &pearson)
+        .unwrap();
+    let full = sp
+        .iter()
+        .map(|p| pearson(p.arm, p.labels) - pearson(p.baseline, p.labels))
+        .sum::<f64>()
+        / 4.0;
+    assert_eq!(ci.levels, BootstrapLevels::SeedsAndExamples);
+    assert_eq!(ci.resamples, 2_000);
+    assert!((ci.estimate - full).abs() < 1e-12);
+    assert!(
+        0.0 < ci.interval.0 && ci.interval.0 < full && full < ci.interval.1,
+        "{ci:?}"
+    );
+    // Arms of other lengths, or no seeds, are errors.
+    let short = SeedPair {
+        arm: &better[0][1..],
+        baseline: &base[0],
+        labels: &labels,
+    };
+    assert!(PairedBootstrap::default()
+        .metric_pairs(&[short], &pearson)
+        .is_err());
+    assert!(PairedBootstrap::default()
+        .metric_pairs(&[], &pearson)
+        .is_err());
+}

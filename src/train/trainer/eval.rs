@@ -3,6 +3,7 @@
 use super::Trainer;
 use crate::data::metrics;
 use crate::model::AdaptedClassifier;
+use crate::train::dev_predictions::DevPredictions;
 use crate::train::logger::RunLogger;
 use crate::train::progress::Progress;
 use crate::train::result::EvalRecord;
@@ -18,6 +19,13 @@ impl<M: AdaptedClassifier> Trainer<M> {
         let mut values: BTreeMap<String, f64> = m.values.clone();
         values.insert("loss".to_string(), out.loss.unwrap_or(f64::NAN));
         Ok(values)
+    }
+
+    /// Each dev example's prediction by the current model, with its label, in file order.
+    pub fn dev_predictions(&self) -> Result<DevPredictions> {
+        let n = self.dev_labels.len();
+        let out = self.model.eval_batches(&self.dev_batches, n, false)?;
+        DevPredictions::from_logits(self.task, &out.logits, &self.dev_labels)
     }
 
     pub(super) fn evaluate_and_log(
