@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference fixtures for the decoder tests (tests/model_decoders.rs), computed with transformers + PEFT.
+"""Reference fixtures for the decoder tests (tests/decoders/, one test binary), computed with transformers + PEFT.
 
 The Rust tests read only what this script writes into tests/fixtures/decoders/; they never need torch.
 Regenerate (from the crate root) with any Python that has torch, transformers, peft and safetensors:
@@ -26,7 +26,11 @@ as OPT's (opt_pre: `</s>` before each sentence, pad `<pad>` = 1) and Qwen2's (qw
 tokens added, pad `<|endoftext|>` = 0), and a SentencePiece-style BPE with Llama's template (llama:
 `<s>` before each sentence of a pair, no eos, no pad token: config.json's pad_token_id 0 is `<unk>`);
 tokenizer_reference.json holds transformers' ids (`AutoTokenizer` on the folder, `tok(a, b)`, one
-case truncated to 12 tokens) for tests/decoder_tokenize.rs. Only these, without torch:
+case truncated to 12 tokens) for tests/decoders/tokenize.rs. Two tokenizer-only folders (a config.json
+with model_type and the special ids, no weights) have a tokenizer_config.json whose add_bos_token /
+add_eos_token disagree with tokenizer.json's post-processor (transformers 5 keeps the post-processor):
+llama_flags (Llama's <s> template, add_eos_token true) and opt_flags (OPT's BPE with a ByteLevel
+post-processor that adds nothing, add_bos_token true with bos </s>). Only these, without torch:
 
     .venv-torch/bin/python scripts/make_decoder_fixtures.py --tokenizers
 
@@ -38,7 +42,7 @@ attention and MLP biases; rope_theta 5e5).
 
 The other direction (an adapter saved by our Rust code, loaded in PEFT) is checked with
 
-    cargo test --test model_decoders   # writes target/decoder-peft-export/<name>/ (adapter + our logits)
+    cargo test --test decoders parity::   # writes target/decoder-peft-export/<name>/ (adapter + our logits)
     .venv-torch/bin/python scripts/make_decoder_fixtures.py --check-ours target/decoder-peft-export
 
 which loads each adapter with PeftModel.from_pretrained onto the fixture's base model and compares
@@ -285,17 +289,35 @@ def tokenizer_specs():
         "llama": (llama_style(), {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True,
                                   "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
                                   "unk_token": "<unk>", "legacy": False}),
+        "llama_flags": (llama_style(), {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True,
+                                        "add_eos_token": True, "bos_token": "<s>", "eos_token": "</s>",
+                                        "unk_token": "<unk>", "legacy": False}),
+        "opt_flags": (byte_level(["<s>", "<pad>", "</s>", "<unk>"],
+                                 lambda t: processors.ByteLevel(trim_offsets=False)),
+                      {"tokenizer_class": "GPT2Tokenizer", "add_bos_token": True, "bos_token": "</s>",
+                       "eos_token": "</s>", "unk_token": "</s>", "pad_token": "<pad>"}),
     }
 
 
+# The tokenizer-only folders' config.json: what Tokenizer::from_model_dir reads (model_type, pad id).
+TOKENIZER_ONLY_CONFIGS = {
+    "llama_flags": {"model_type": "llama", "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
+    "opt_flags": {"model_type": "opt", "pad_token_id": 1, "bos_token_id": 2, "eos_token_id": 2},
+}
+
+
 def make_tokenizers():
-    """tokenizer.json + tokenizer_config.json in three fixture folders, and tokenizer_reference.json:
+    """tokenizer.json + tokenizer_config.json in five fixture folders, and tokenizer_reference.json:
     transformers' ids (AutoTokenizer on the folder, `tok(a, b)`) for PAIRS."""
     from transformers import AutoTokenizer
 
     for name, (tok, tcfg) in tokenizer_specs().items():
         d = os.path.join(OUT, name)
         assert tok.get_vocab_size() <= 64, (name, tok.get_vocab_size())
+        if name in TOKENIZER_ONLY_CONFIGS:
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, "config.json"), "w") as f:
+                f.write(json.dumps(TOKENIZER_ONLY_CONFIGS[name], indent=2, sort_keys=True) + "\n")
         tok.save(os.path.join(d, "tokenizer.json"))
         with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
             f.write(json.dumps({**tcfg, "model_max_length": 32}, indent=2, sort_keys=True) + "\n")

@@ -255,48 +255,36 @@ impl Allocation {
         Ok(a)
     }
 
-    /// PEFT's `rank_pattern`: Hugging Face module path -> r, for the enabled LoRA slots (shortcuts
-    /// have no PEFT counterpart). Keys like `encoder.layer.3.attention.self.value` match PEFT's
-    /// suffix rule against `bert.encoder.layer.3.attention.self.value`.
-    pub fn peft_rank_pattern(&self) -> BTreeMap<String, usize> {
-        self.lora_paths().map(|(p, sr)| (p, sr.r)).collect()
+    /// PEFT's `rank_pattern` on an `arch` model: module path without the backbone prefix -> r,
+    /// for the enabled LoRA slots (shortcuts have no PEFT counterpart). Keys like BERT's
+    /// `encoder.layer.3.attention.self.value` or Llama's `layers.0.mlp.gate_proj` match PEFT's
+    /// suffix rule against the full module path.
+    pub fn peft_rank_pattern(&self, arch: Architecture) -> BTreeMap<String, usize> {
+        self.lora_paths(arch).map(|(p, sr)| (p, sr.r)).collect()
     }
 
-    /// PEFT's `alpha_pattern`: Hugging Face module path -> lora_alpha, for the enabled LoRA slots.
-    pub fn peft_alpha_pattern(&self) -> BTreeMap<String, f64> {
-        self.lora_paths()
+    /// PEFT's `alpha_pattern` on an `arch` model: module path -> lora_alpha, for the enabled
+    /// LoRA slots.
+    pub fn peft_alpha_pattern(&self, arch: Architecture) -> BTreeMap<String, f64> {
+        self.lora_paths(arch)
             .map(|(p, sr)| (p, sr.lora_alpha))
             .collect()
     }
 
-    /// PEFT's `target_modules`: the Hugging Face paths of the enabled LoRA slots, sorted.
-    /// PEFT rejects r = 0, so disabled slots are simply absent.
-    pub fn target_modules(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.lora_paths().map(|(p, _)| p).collect();
+    /// PEFT's `target_modules` on an `arch` model: the module paths of the enabled LoRA slots,
+    /// sorted. PEFT rejects r = 0, so disabled slots are simply absent.
+    pub fn target_modules(&self, arch: Architecture) -> Vec<String> {
+        let mut v: Vec<String> = self.lora_paths(arch).map(|(p, _)| p).collect();
         v.sort();
         v
     }
 
-    /// The LoRA part as PEFT `adapter_config.json` fields: `r` and `lora_alpha` (the most common
-    /// values), `target_modules`, `rank_pattern`, `alpha_pattern`. Shortcut slots are not PEFT
-    /// modules and are left out; see [`Allocation::summary`] for them.
-    pub fn peft_config_fields(&self) -> serde_json::Value {
-        self.peft_fields(self.lora_paths().collect())
-    }
-
-    /// [`Allocation::peft_config_fields`] with the module paths of `arch` (a decoder's
-    /// `layers.0.self_attn.q_proj`, `layers.1.mlp.gate_proj`); BERT's are the plain fields.
-    pub fn peft_config_fields_in(&self, arch: Architecture) -> serde_json::Value {
-        if arch == Architecture::Bert {
-            return self.peft_config_fields();
-        }
-        let paths = self
-            .ranks
-            .iter()
-            .filter(|(slot, _)| arch.module(slot.kind).is_some())
-            .map(|(slot, sr)| (arch.pattern_key(*slot), sr))
-            .collect();
-        self.peft_fields(paths)
+    /// The LoRA part as PEFT `adapter_config.json` fields for an `arch` model: `r` and
+    /// `lora_alpha` (the most common values), `target_modules`, `rank_pattern`, `alpha_pattern`.
+    /// Shortcut slots are not PEFT modules and are left out; see [`Allocation::summary`] for
+    /// them.
+    pub fn peft_config_fields(&self, arch: Architecture) -> serde_json::Value {
+        self.peft_fields(self.lora_paths(arch).collect())
     }
 
     fn peft_fields(&self, paths: Vec<(String, &SlotRank)>) -> serde_json::Value {
@@ -327,10 +315,12 @@ impl Allocation {
         })
     }
 
-    fn lora_paths(&self) -> impl Iterator<Item = (String, &SlotRank)> + '_ {
+    /// The enabled slots that are LoRA modules of `arch`, with their PEFT pattern keys.
+    fn lora_paths(&self, arch: Architecture) -> impl Iterator<Item = (String, &SlotRank)> + '_ {
         self.ranks
             .iter()
-            .filter_map(|(slot, sr)| slot.hf_module_path().map(|p| (p, sr)))
+            .filter(move |(slot, _)| arch.module(slot.kind).is_some())
+            .map(move |(slot, sr)| (arch.pattern_key(*slot), sr))
     }
 
     /// Slots enabled in both allocations (ranks aside).
@@ -464,15 +454,23 @@ mod tests {
         assert_eq!((s.enabled, s.enabled_lora), (13, 13));
         assert!(s.to_string().contains("65,280"), "{s}");
         assert_eq!(a.summary_in(&SlotTable::bert(&d)).unwrap(), a.summary());
-        // PEFT fields with the decoder's module paths; BERT's are the plain ones.
-        let f = g.peft_config_fields_in(crate::adapters::Architecture::Llama);
+        // PEFT fields with the decoder's module paths.
+        let f = g.peft_config_fields(Architecture::Llama);
         assert_eq!(f["rank_pattern"]["layers.0.mlp.gate_proj"], 2, "{f}");
         assert_eq!(f["rank_pattern"]["layers.5.self_attn.v_proj"], 8, "{f}");
         assert_eq!(f["r"], 8);
+        let tm = g.target_modules(Architecture::Llama);
+        assert_eq!(tm.len(), 13);
+        assert!(tm.contains(&"layers.0.mlp.gate_proj".to_string()), "{tm:?}");
         assert_eq!(
-            a.peft_config_fields_in(crate::adapters::Architecture::Bert),
-            a.peft_config_fields()
+            g.peft_alpha_pattern(Architecture::Qwen2)["layers.0.mlp.gate_proj"],
+            g.ranks.values().find(|r| r.r == 2).unwrap().lora_alpha
         );
+        // BERT has no gate projection: those slots are not among its PEFT modules.
+        assert!(g
+            .target_modules(Architecture::Bert)
+            .iter()
+            .all(|p| !p.contains("gate")));
         let e = g.summary_in(&SlotTable::bert(&d)).unwrap_err().to_string();
         assert!(e.contains("layer.0.gate"), "{e}");
     }
@@ -503,20 +501,20 @@ mod tests {
     #[test]
     fn peft_patterns_use_hugging_face_paths_for_lora_slots_only() {
         let a = sample();
-        let rp = a.peft_rank_pattern();
+        let rp = a.peft_rank_pattern(Architecture::Bert);
         assert_eq!(rp.len(), 11);
         assert_eq!(rp["encoder.layer.3.attention.self.value"], 8);
         assert_eq!(rp["encoder.layer.3.attention.self.query"], 2);
         assert!(!rp.contains_key("encoder.layer.0.attention.self.query"));
         assert!(rp.keys().all(|k| k.starts_with("encoder.layer.")));
         assert_eq!(
-            a.peft_alpha_pattern()["encoder.layer.3.attention.self.value"],
+            a.peft_alpha_pattern(Architecture::Bert)["encoder.layer.3.attention.self.value"],
             16.0
         );
-        let tm = a.target_modules();
+        let tm = a.target_modules(Architecture::Bert);
         assert_eq!(tm.len(), 11);
         assert_eq!(tm[0], "encoder.layer.0.attention.self.value");
-        let cfg = a.peft_config_fields();
+        let cfg = a.peft_config_fields(Architecture::Bert);
         assert_eq!(cfg["r"], 2);
         assert_eq!(cfg["lora_alpha"], 4.0);
         assert_eq!(

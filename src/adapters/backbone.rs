@@ -33,27 +33,6 @@ pub enum Factor {
     B,
 }
 
-// BERT's paths are the slot kinds' default names; defined here (not in `slot`) so that the slot
-// types stay below the table that maps them to architectures.
-impl SlotKind {
-    /// The Hugging Face module path of a LoRA kind inside BERT's `encoder.layer.<i>`, e.g.
-    /// `attention.self.value`; `None` for shortcuts, which have no Hugging Face counterpart, and
-    /// for kinds BERT lacks. Other architectures: [`Architecture::module`].
-    pub fn hf_module(self) -> Option<&'static str> {
-        Architecture::Bert.module(self)
-    }
-}
-
-impl SlotId {
-    /// The Hugging Face module path inside BERT, e.g. `encoder.layer.3.attention.self.value`, for
-    /// LoRA kinds. Other architectures: [`Architecture::module_path`].
-    pub fn hf_module_path(&self) -> Option<String> {
-        self.kind
-            .hf_module()
-            .map(|m| format!("encoder.layer.{}.{m}", self.layer))
-    }
-}
-
 /// A model family whose layers carry adapter slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -420,7 +399,6 @@ mod tests {
             assert_eq!(t.dims(kind), Some(kind.dims(&d)), "{kind}");
             let s = SlotId::new(1, kind);
             assert_eq!(t.params_at_rank(s, 8), Some(kind.params_at_rank(8, &d)));
-            assert_eq!(Architecture::Bert.module(kind), kind.hf_module());
         }
         assert_eq!(t.dims(SlotKind::FfnGate), None);
         assert_eq!(

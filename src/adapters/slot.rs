@@ -377,7 +377,7 @@ mod tests {
             "layer.3.attention.value"
         );
         assert_eq!(
-            SlotId::new(3, SlotKind::Value).hf_module_path().unwrap(),
+            crate::adapters::Architecture::Bert.pattern_key(SlotId::new(3, SlotKind::Value)),
             "encoder.layer.3.attention.self.value"
         );
     }

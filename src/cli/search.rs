@@ -408,10 +408,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let (alloc, table) = build_sized(&args)?;
     alloc.save(&args.out)?;
     if let Some(p) = &args.peft {
-        let fields = match &table {
-            Some(t) => alloc.peft_config_fields_in(t.architecture),
-            None => alloc.peft_config_fields(),
-        };
+        let arch = table
+            .as_ref()
+            .map_or(Architecture::Bert, |t| t.architecture);
+        let fields = alloc.peft_config_fields(arch);
         let text = serde_json::to_string_pretty(&fields)?;
         std::fs::write(p, text + "\n").map_err(|e| Error::io(p, e))?;
     }

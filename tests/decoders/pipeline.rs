@@ -4,8 +4,7 @@
 //! table (Llama's grouped-query k/v maps are 32 -> 16), the `Trainer` with checkpoints, dev
 //! evaluation and dynamic re-allocation, PEFT adapter files and their reload.
 
-mod model_util;
-
+use crate::model_util::max_abs_diff;
 use candle_core::{DType, Device};
 use heterolora::adapters::{Architecture, SearchSpace, SlotKind, SlotSizes};
 use heterolora::data::{EncodedDataset, EncodedExample, Label, Split, Task};
@@ -19,7 +18,6 @@ use heterolora::train::{
     DynamicReallocator, HookState, MemoryLogger, RunStatus, StopFlag, TrainConfig, TrainHook,
     Trainer,
 };
-use model_util::max_abs_diff;
 use std::path::Path;
 
 fn fixture(name: &str) -> DecoderClassifier {

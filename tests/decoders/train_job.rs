@@ -3,10 +3,8 @@
 //! `heterolora predict` and the library's predict on the saved adapters reproduce the dev
 //! metrics, and `heterolora score` / `heterolora train --model <fixture>` run through the binary.
 
-mod decoder_util;
-
+use crate::util::{fixture, glue_root, output_of};
 use candle_core::{DType, Device};
-use decoder_util::{fixture, glue_root, output_of};
 use heterolora::adapters::{SearchSpace, SlotKind, SlotTable};
 use heterolora::data::Task;
 use heterolora::model::{AdaptedClassifier, Classifier, HeadPooling};

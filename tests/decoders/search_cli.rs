@@ -2,10 +2,8 @@
 //! decoder size slots with the model's slot table (grouped-query k/v widths, Llama's gate), so
 //! budgets, the printed table and the JSON summary count the parameters the model trains.
 
-mod decoder_util;
-
+use crate::util::{fixture, glue_root, output_of};
 use candle_core::{DType, Device};
-use decoder_util::{fixture, glue_root, output_of};
 use heterolora::adapters::{SlotId, SlotKind, SlotTable};
 use heterolora::model::Classifier;
 use heterolora::search::Allocation;

@@ -3,9 +3,7 @@
 //! with the model's slot table, a tracked training run, its saved adapters reloaded and their
 //! predictions equal to the run's last dev metrics, and the allocation heat map with the gate.
 
-mod decoder_util;
-
-use decoder_util::{fixture, glue_root};
+use crate::util::{fixture, glue_root};
 use heterolora::adapters::{SearchSpace, SlotKind};
 use heterolora::data::{Split, Task};
 use heterolora::model::Classifier;

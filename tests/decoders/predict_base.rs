@@ -2,10 +2,8 @@
 //! the adapters' `adapter_config.json` names (`base_model_name_or_path`), and when that folder
 //! is not here the error says to pass `--model`.
 
-mod decoder_util;
-
+use crate::util::{fixture, glue_root, output_of};
 use candle_core::{DType, Device};
-use decoder_util::{fixture, glue_root, output_of};
 use heterolora::adapters::{SlotId, SlotKind};
 use heterolora::model::decoder::DecoderClassifier;
 use std::path::Path;

@@ -2,9 +2,7 @@
 //! commands do. A functional check on the tiny fixtures (one step, two batches): nothing here is
 //! timed or compared.
 
-mod decoder_util;
-
-use decoder_util::{fixture, glue_root};
+use crate::util::{fixture, glue_root};
 use heterolora::bench::proxy::{bench_scoring, ScoreBenchConfig};
 use heterolora::bench::train::{bench_train_step, BenchConfig};
 use std::process::Command;

@@ -1,14 +1,14 @@
 //! Decoder tokenisation against transformers: the tiny tokenizers of the decoder fixtures
-//! (byte-level BPE as OPT and Qwen2, SentencePiece-style BPE with Llama's `<s>` template; written
+//! (byte-level BPE as OPT and Qwen2, SentencePiece-style BPE with Llama's `<s>` template, and two
+//! folders whose `add_bos_token`/`add_eos_token` disagree with `tokenizer.json`'s post-processor,
+//! which transformers keeps; written
 //! by `scripts/make_decoder_fixtures.py --tokenizers`) give transformers' ids for sentence pairs,
 //! truncation included (`tokenizer_reference.json`: `AutoTokenizer` on the folder, `tok(a, b)`),
 //! and the pad id the batches use is the one the classifier reads its last token before, with
 //! `eos_token_id` standing in when the folder names no pad.
 
-mod decoder_util;
-
+use crate::util::{fixture, fixture_copy};
 use candle_core::{DType, Device, Tensor};
-use decoder_util::{fixture, fixture_copy};
 use heterolora::data::{EncodedDataset, EncodedExample, Label, Split, Task, Tokenizer};
 use heterolora::model::decoder::DecoderClassifier;
 use heterolora::model::{AdaptedClassifier, AssetLoader, Classifier};
@@ -41,7 +41,7 @@ fn reference(name: &str) -> Reference {
 
 #[test]
 fn pair_ids_equal_transformers_for_byte_level_and_llama_style_tokenizers() {
-    for name in ["opt_pre", "qwen2", "llama"] {
+    for name in ["opt_pre", "qwen2", "llama", "llama_flags", "opt_flags"] {
         let r = reference(name);
         let mut checked = 0;
         for c in &r.cases {
@@ -66,6 +66,18 @@ fn pair_ids_equal_transformers_for_byte_level_and_llama_style_tokenizers() {
     assert_eq!(llama.cases[0].ids.iter().filter(|&&i| i == 1).count(), 2);
     let opt = reference("opt_pre");
     assert_eq!(opt.cases[0].ids.iter().filter(|&&i| i == 2).count(), 2);
+    // tokenizer_config.json's add_bos_token / add_eos_token do not override tokenizer.json's
+    // post-processor in transformers 5: a Llama folder asking for </s> gets Llama's template
+    // without it, and an OPT folder asking for a leading </s> over a post-processor that adds
+    // nothing gets no special token at all.
+    let flags = reference("llama_flags");
+    for (f, l) in flags.cases.iter().zip(&llama.cases) {
+        assert_eq!(f.ids, l.ids);
+    }
+    assert!(reference("opt_flags")
+        .cases
+        .iter()
+        .all(|c| !c.ids.contains(&2)));
 }
 
 #[test]
