@@ -4,6 +4,7 @@
 # clone's test command compiles), then `cargo test` (the suite itself, warm).
 #
 #   bash scripts/cold-build-bench.sh BEFORE [AFTER] [--no-run-tests]
+#   bash scripts/cold-build-bench.sh - [AFTER]     # AFTER only (BEFORE measured earlier)
 #
 # AFTER defaults to HEAD. BEFORE must build on its own: some commits made while several
 # engineers worked at once do not (8444c3a and 4ad575d import a module that a later commit adds);
@@ -15,7 +16,7 @@
 # the end unless COLD_BENCH_KEEP=1.
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 [[ "${1:-}" == "-h" || "${1:-}" == "--help" || $# -lt 1 ]] && { usage; exit 0; }
 
 root="$(git rev-parse --show-toplevel)"
@@ -50,7 +51,9 @@ timed() { # label, then the command; prints and records the wall time in seconds
   echo "$label: ${results[$label]} s"
 }
 
-for side in before after; do
+sides="before after"
+[[ "$before" == "-" ]] && sides="after"
+for side in $sides; do
   rev="${!side}"
   wt="$dir/$side"
   git -C "$root" worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
@@ -75,8 +78,8 @@ echo
 echo "| step | before | after |"
 echo "|---|---|---|"
 for step in build test-build test-run; do
-  [[ -n "${results[before-$step]:-}" ]] || continue
-  echo "| $step | ${results[before-$step]} s | ${results[after-$step]} s |"
+  [[ -n "${results[after-$step]:-}" ]] || continue
+  echo "| $step | ${results[before-$step]:--} s | ${results[after-$step]} s |"
 done
 
 if [[ "${COLD_BENCH_KEEP:-0}" != 1 ]]; then
