@@ -372,19 +372,16 @@ pub(super) fn finish(
     if stopped {
         return Err(crate::Error::Interrupted.into());
     }
-    if !out.failed.is_empty() {
-        let list: Vec<String> = out
-            .failed
-            .iter()
-            .map(|(k, e)| format!("{k}: {e}"))
-            .collect();
-        anyhow::bail!(
-            "{} child run(s) failed (rerun to retry them):\n{}",
-            out.failed.len(),
-            list.join("\n")
-        );
+    fail_listing("child run(s) failed (rerun to retry them)", &out.failed)
+}
+
+/// An error listing `failed` (key: reason) under `what`, or Ok when nothing failed.
+fn fail_listing(what: &str, failed: &[(String, String)]) -> anyhow::Result<()> {
+    if failed.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let list: Vec<String> = failed.iter().map(|(k, e)| format!("{k}: {e}")).collect();
+    anyhow::bail!("{} {what}:\n{}", failed.len(), list.join("\n"))
 }
 
 fn predictions(opts: &StudyOpts) -> anyhow::Result<()> {
@@ -403,19 +400,7 @@ fn predictions(opts: &StudyOpts) -> anyhow::Result<()> {
     if !out.added.is_empty() {
         println!("next: {}", opts.command(true));
     }
-    if !out.failed.is_empty() {
-        let list: Vec<String> = out
-            .failed
-            .iter()
-            .map(|(k, e)| format!("{k}: {e}"))
-            .collect();
-        anyhow::bail!(
-            "{} record(s) left without dev predictions:\n{}",
-            out.failed.len(),
-            list.join("\n")
-        );
-    }
-    Ok(())
+    fail_listing("record(s) left without dev predictions", &out.failed)
 }
 
 pub(super) fn report(opts: &StudyOpts) -> anyhow::Result<()> {

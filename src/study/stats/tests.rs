@@ -439,18 +439,21 @@ fn metric_bootstrap_recomputes_pearson_on_every_resample() {
         .iter()
         .map(|b| b.iter().map(|x| 2.0 * x + 1.0).collect())
         .collect();
-    let pairs = |arm: &[Vec<f32>]| -> Vec<(Vec<f32>, Vec<f32>)> {
+    let pairs = |arm: &'_ [Vec<f32>]| -> Vec<(Vec<f32>, Vec<f32>)> {
         arm.iter().cloned().zip(base.iter().cloned()).collect()
     };
+    fn seed_pairs<'a>(owned: &'a [(Vec<f32>, Vec<f32>)], labels: &'a [f32]) -> Vec<SeedPair<'a>> {
+        owned
+            .iter()
+            .map(|(a, b)| SeedPair {
+                arm: a,
+                baseline: b,
+                labels,
+            })
+            .collect()
+    }
     let owned = pairs(&affine);
-    let sp: Vec<SeedPair> = owned
-        .iter()
-        .map(|(a, b)| SeedPair {
-            arm: a,
-            baseline: b,
-            labels: &labels,
-        })
-        .collect();
+    let sp = seed_pairs(&owned, &labels);
     let ci = PairedBootstrap::default()
         .metric_pairs(&sp, &pearson)
         .unwrap();
@@ -459,14 +462,7 @@ fn metric_bootstrap_recomputes_pearson_on_every_resample() {
     // A less noisy arm: the full-data difference as the estimate, inside a positive interval.
     let better: Vec<Vec<f32>> = (0..4).map(|_| noisy(&mut rng, 5)).collect();
     let owned = pairs(&better);
-    let sp: Vec<SeedPair> = owned
-        .iter()
-        .map(|(a, b)| SeedPair {
-            arm: a,
-            baseline: b,
-            labels: &labels,
-        })
-        .collect();
+    let sp = seed_pairs(&owned, &labels);
     let ci = PairedBootstrap::default()
         .resamples(2_000)
         .metric_pairs(&sp, &pearson)
