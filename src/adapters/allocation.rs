@@ -96,11 +96,6 @@ impl Allocation {
     }
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
-
 /// Counts and sizes of an [`Allocation`], for reports and logs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AllocationSummary {
@@ -284,10 +279,6 @@ impl Allocation {
     /// Shortcut slots are not PEFT modules and are left out; see [`Allocation::summary`] for
     /// them.
     pub fn peft_config_fields(&self, arch: Architecture) -> serde_json::Value {
-        self.peft_fields(self.lora_paths(arch).collect())
-    }
-
-    fn peft_fields(&self, paths: Vec<(String, &SlotRank)>) -> serde_json::Value {
         let mode = |xs: Vec<String>| -> Option<String> {
             let mut counts = BTreeMap::<String, usize>::new();
             for x in xs {
@@ -295,7 +286,7 @@ impl Allocation {
             }
             counts.into_iter().max_by_key(|(_, n)| *n).map(|(x, _)| x)
         };
-        let lora: Vec<&SlotRank> = paths.iter().map(|(_, sr)| *sr).collect();
+        let lora: Vec<&SlotRank> = self.lora_paths(arch).map(|(_, sr)| sr).collect();
         let r: usize = mode(lora.iter().map(|s| s.r.to_string()).collect())
             .and_then(|x| x.parse().ok())
             .unwrap_or(8);
@@ -306,12 +297,9 @@ impl Allocation {
             "peft_type": "LORA",
             "r": r,
             "lora_alpha": alpha,
-            "target_modules": sorted(paths.iter().map(|(p, _)| p.clone()).collect()),
-            "rank_pattern": paths.iter().map(|(p, sr)| (p.clone(), sr.r)).collect::<BTreeMap<_, _>>(),
-            "alpha_pattern": paths
-                .iter()
-                .map(|(p, sr)| (p.clone(), sr.lora_alpha))
-                .collect::<BTreeMap<_, _>>(),
+            "target_modules": self.target_modules(arch),
+            "rank_pattern": self.peft_rank_pattern(arch),
+            "alpha_pattern": self.peft_alpha_pattern(arch),
         })
     }
 
