@@ -28,7 +28,7 @@ It writes:
 
 The other direction (an adapter saved by our Rust code, loaded in PEFT) is checked with
 
-    cargo test --test peft_interop   # writes target/peft-export/ (adapter + our logits)
+    cargo test --test model peft_interop::   # writes target/peft-export/ (adapter + our logits)
     python3 scripts/make_model_fixtures.py --check-ours target/peft-export
 
 which loads our adapter directory with PeftModel.from_pretrained onto the same base model and

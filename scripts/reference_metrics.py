@@ -1,4 +1,4 @@
-"""Reference values for tests/glue_metrics.rs, computed with scikit-learn and SciPy.
+"""Reference values for tests/data/glue_metrics.rs, computed with scikit-learn and SciPy.
 
 Run: python3 scripts/reference_metrics.py
 Prints Rust literals: the inputs (seeded NumPy draws) and the metrics that

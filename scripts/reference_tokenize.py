@@ -1,4 +1,4 @@
-"""Reference token ids for tests/glue_tokenize.rs.
+"""Reference token ids for tests/data/glue_tokenize.rs.
 
 Run: python3 scripts/reference_tokenize.py [MODEL_DIR] [GLUE_DIR]
 Encodes the first MRPC training pairs with the Hugging Face tokenizers of the model folder, both

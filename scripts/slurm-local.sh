@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node Slurm cluster on this machine, from Debian's packages (slurm-wlm, munge), for the
-# test that submits a study's job array (tests/study_slurm_cluster.rs) and for trying
+# test that submits a study's job array (tests/study/study_slurm_cluster.rs) and for trying
 # `heterolora study --emit slurm` without a cluster.
 #
 #   bash scripts/slurm-local.sh start   # installs what is missing (root, apt), starts munged,

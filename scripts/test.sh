@@ -3,7 +3,7 @@
 # `cargo test` with this script's arguments (`bash scripts/test.sh --lib assets`).
 #
 # What the tests need, and where it comes from:
-#   .venv with mlflow            scripts/requirements-ci.txt (tests/mlflow_compat.rs reads it back)
+#   .venv with mlflow            scripts/requirements-ci.txt (tests/tracking/mlflow_compat.rs reads it back)
 #   the model                    `heterolora fetch model` (pinned sources, sha256-verified)
 #   the GLUE tasks               `heterolora fetch glue --from ../shared/datasets/glue` when that
 #                                folder exists, else `heterolora fetch glue` (the official download)
@@ -54,7 +54,7 @@ fi
 #    single-node cluster (scripts/slurm-local.sh starts it); left out where it cannot be installed.
 if [ "${HETEROLORA_TEST_SLURM:-1}" != 0 ] && ! command -v slurmctld >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing slurm-wlm and munge (a single-node Slurm for tests/study_slurm_cluster.rs)"
+    say "installing slurm-wlm and munge (a single-node Slurm for tests/study/study_slurm_cluster.rs)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null
   else
     say "Slurm is not installed and cannot be installed here (needs root and apt): the Slurm cluster test is left out"

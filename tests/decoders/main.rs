@@ -3,7 +3,7 @@
 //! transformers and PEFT, tokenisation, proxies, the whole pipeline, the commands and the notebook
 //! workspace. One test binary for all of them, so a test build links it once.
 //!
-//!   cargo test --test decoders                 # all of them
+//!   cargo test --test decoders                # all of them
 //!   cargo test --test decoders tokenize::      # one part
 
 #[path = "../model_util/mod.rs"]

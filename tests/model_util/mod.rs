@@ -45,7 +45,7 @@ pub fn fixture(name: &str) -> HashMap<String, Tensor> {
 }
 
 /// The first three MRPC dev pairs (the ones the fixture script used), tokenised by our tokenizer
-/// (checked against the reference tokenizer in tests/glue_tokenize.rs) and padded to the longest:
+/// (checked against the reference tokenizer in tests/data/glue_tokenize.rs) and padded to the longest:
 /// (input_ids, token_type_ids, mask) as u32 `[3, seq]`. Read from the fetched GLUE data at test
 /// time so that no GLUE text, nor its token ids, is committed.
 pub fn mrpc_inputs() -> (Tensor, Tensor, Tensor) {

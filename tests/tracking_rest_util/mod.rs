@@ -41,7 +41,7 @@ pub fn tiny_trainer(output: PathBuf) -> heterolora::train::Trainer {
     .with_output_dir(output)
 }
 
-/// The Python with mlflow: `HETEROLORA_PYTHON`, else `.venv/bin/python` (as tests/mlflow_compat.rs).
+/// The Python with mlflow: `HETEROLORA_PYTHON`, else `.venv/bin/python` (as tests/tracking/mlflow_compat.rs).
 pub fn python() -> PathBuf {
     match std::env::var_os("HETEROLORA_PYTHON") {
         Some(p) => PathBuf::from(p),

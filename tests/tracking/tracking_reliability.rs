@@ -17,7 +17,11 @@ fn child(role: &str, db: &Path, writer: usize) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args([
         "--exact",
-        "helper_process_role",
+        // The full test path: this file is a module of the `tracking` test binary.
+        concat!(module_path!(), "::helper_process_role")
+            .split_once("::")
+            .unwrap()
+            .1,
         "--nocapture",
         "--test-threads=1",
     ])

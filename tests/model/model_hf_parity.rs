@@ -1,7 +1,7 @@
 //! Our BERT against Hugging Face transformers on all-MiniLM-L6-v2 and three real MRPC pairs.
 //! Reference numbers: scripts/make_model_fixtures.py (BertModel, eval mode, eager attention).
 
-mod model_util;
+use crate::model_util;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use heterolora::model::SequenceClassifier;

@@ -2,7 +2,7 @@
 //! child's (same seed and protocol) is recorded as that child's result without training; a
 //! dynamic child is always trained.
 
-mod study_util;
+use crate::study_util;
 
 use heterolora::study::{ChildRecord, Method, StudyReport};
 #[allow(unused_imports)]

@@ -2,7 +2,7 @@
 //! same moment train every child exactly once; a claim left by a dead worker is taken over; a live
 //! worker's claim is respected; the worker options are checked.
 
-mod study_util;
+use crate::study_util;
 
 use heterolora::study::claim::{TAG_CLAIM_MS, TAG_HEARTBEAT_MS, TAG_WORKER};
 use heterolora::study::{Study, StudyConfig, Worker, KIND_CHILD};

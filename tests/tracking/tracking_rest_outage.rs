@@ -4,8 +4,7 @@
 //! spool (its end status included) after the server is restarted on the same store and port;
 //! MLflow's Python client then finds every logged point, param, tag, artifact and final status.
 
-mod study_util;
-mod tracking_rest_util;
+use crate::tracking_rest_util;
 
 use heterolora::model::SequenceClassifier;
 use heterolora::search::Allocation;

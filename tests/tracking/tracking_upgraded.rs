@@ -4,7 +4,7 @@
 
 use heterolora::tracking::{RunStatus, Tracker};
 
-const DUMP: &str = include_str!("fixtures/mlflow-3.17.2-upgraded.sql");
+const DUMP: &str = include_str!("../fixtures/mlflow-3.17.2-upgraded.sql");
 const MLFLOW_RUN: &str = "538c88e0fe7c41239c6b000556453bc6";
 
 fn upgraded_store() -> (tempfile::TempDir, Tracker) {

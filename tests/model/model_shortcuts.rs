@@ -1,7 +1,7 @@
 //! Adapters and shortcuts on the real all-MiniLM-L6-v2: fresh ones are exact no-ops, parameter
 //! counts follow hand arithmetic, and the effect of the reference's extra LayerNorm is measured.
 
-mod model_util;
+use crate::model_util;
 
 use candle_core::{DType, Device};
 use heterolora::adapters::{SearchSpace, ShortcutPlacement, SlotKind};

@@ -7,8 +7,7 @@
 //! `cargo run --example mlflow_fixture`.
 
 #[allow(dead_code)]
-#[path = "../examples/mlflow_fixture.rs"]
-mod fixture;
+use crate::fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

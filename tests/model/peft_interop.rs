@@ -4,7 +4,7 @@
 //! `python scripts/make_model_fixtures.py --check-ours target/peft-export`, on the directory the
 //! last test writes.
 
-mod model_util;
+use crate::model_util;
 
 use candle_core::{DType, Device, Tensor};
 use heterolora::adapters::{SlotId, SlotKind};

@@ -2,7 +2,7 @@
 //! `score` / `search --proxy` command line end to end. Needs the fetched assets
 //! (`heterolora fetch model`, `heterolora fetch glue`).
 
-mod model_util;
+use crate::model_util;
 
 use heterolora::adapters::{SearchSpace, SlotKind};
 use heterolora::cli::score::{load_for_scoring, ScoringOpts};

@@ -3,7 +3,7 @@
 //! from the committed records alone, as on a fresh clone); a failing child is reported and the
 //! others complete; the report is generated from the tracker; dynamic re-allocation runs.
 
-mod study_util;
+use crate::study_util;
 
 use heterolora::study::{ChildRecord, StudyReport};
 use heterolora::tracking::RunStatus;

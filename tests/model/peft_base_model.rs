@@ -6,7 +6,7 @@ use heterolora::adapters::{SlotId, SlotKind};
 use heterolora::model::{BertConfig, SequenceClassifier};
 use std::path::Path;
 
-mod model_util;
+use crate::model_util;
 
 fn saved_config(m: &SequenceClassifier, dir: &Path) -> serde_json::Value {
     m.save_adapters(dir).unwrap();

@@ -4,8 +4,8 @@
 //! report reads the children's artifacts back from the server; and `search_runs` with a filter
 //! gives the same frame as the SQLite store for the same runs.
 
-mod study_util;
-mod tracking_rest_util;
+use crate::study_util;
+use crate::tracking_rest_util;
 
 use heterolora::study::{Study, StudyReport};
 use heterolora::tracking::{MemoryLogger, RunStatus, Tracker};
