@@ -332,10 +332,10 @@ impl Prepared {
             let mut lg = NoEnd::new(loggers.logger(Phase::Train));
             trainer.fit(&mut lg)?
         };
-        // One more pass over dev (the last evaluation's logits are not kept): a failure here
-        // costs the per-example record, not the finished run.
+        // From the final evaluation's logits; a failure here costs the per-example record, not
+        // the finished run.
         let dev = match result.status {
-            RunStatus::Finished => match trainer.dev_predictions() {
+            RunStatus::Finished => match trainer.final_dev_predictions() {
                 Ok(d) => Some(d),
                 Err(e) => {
                     eprintln!("warning: no per-example dev predictions recorded: {e}");

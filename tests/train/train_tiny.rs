@@ -400,3 +400,40 @@ fn a_regression_head_starts_at_the_training_mean_unless_told_not_to() -> Result<
     assert!(first.is_finite() && first < 5.0, "first dev MSE {first}");
     Ok(())
 }
+
+/// The end-of-training dev predictions come from the final evaluation's logits: exactly what a
+/// second pass over dev gives and what the final evaluation's metric was computed from. A later
+/// step drops them, so they never describe an older model than the trainer's.
+#[test]
+fn final_dev_predictions_are_the_final_evaluations_until_the_next_step() -> Result<()> {
+    let model = SequenceClassifier::random(&BertConfig::tiny(), 1, DType::F32, &Device::Cpu, 7)?;
+    let alloc = parse_allocation("uniform:q,v:r=4", &model.dims())?;
+    let mut t = Trainer::new(
+        model,
+        alloc,
+        synthetic_scores(40, 1, Split::Train),
+        synthetic_scores(24, 2, Split::Dev),
+        base_cfg().lora_dropout(0.0),
+    )?;
+    let r = t.fit(&mut MemoryLogger::default())?;
+    assert_eq!(r.status, RunStatus::Finished);
+    let kept = t.final_dev_predictions()?;
+    assert_eq!(kept, t.dev_predictions()?, "kept logits differ from a pass");
+    let last = r.evals.last().unwrap();
+    assert_eq!(
+        last.step, r.steps,
+        "the last evaluation is after the final step"
+    );
+    let pearson = kept.metric(Task::Stsb, "pearson").unwrap();
+    assert!((pearson - last.metrics["pearson"]).abs() < 1e-12);
+
+    t.step_on(&[0, 1, 2, 3], 0.05)?;
+    let moved = t.dev_predictions()?;
+    assert_ne!(moved, kept, "a step at lr 0.05 changes the scores");
+    assert_eq!(
+        t.final_dev_predictions()?,
+        moved,
+        "a stale final evaluation was kept"
+    );
+    Ok(())
+}

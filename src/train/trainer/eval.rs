@@ -13,12 +13,17 @@ use std::collections::BTreeMap;
 impl<M: AdaptedClassifier> Trainer<M> {
     /// Metrics of the current model on the dev split: the task's metrics and `loss`.
     pub fn evaluate(&self) -> Result<BTreeMap<String, f64>> {
+        Ok(self.evaluate_with_logits()?.0)
+    }
+
+    /// [`Trainer::evaluate`]'s metrics and the dev logits they came from (file order).
+    fn evaluate_with_logits(&self) -> Result<(BTreeMap<String, f64>, Vec<f32>)> {
         let n = self.dev_labels.len();
         let out = self.model.eval_batches(&self.dev_batches, n, true)?;
         let m = metrics::compute_from_logits(self.task, &out.logits, &self.dev_labels)?;
         let mut values: BTreeMap<String, f64> = m.values.clone();
         values.insert("loss".to_string(), out.loss.unwrap_or(f64::NAN));
-        Ok(values)
+        Ok((values, out.logits))
     }
 
     /// Each dev example's prediction by the current model, with its label, in file order.
@@ -28,13 +33,27 @@ impl<M: AdaptedClassifier> Trainer<M> {
         DevPredictions::from_logits(self.task, &out.logits, &self.dev_labels)
     }
 
+    /// Each dev example's prediction when training ended: from the logits of the evaluation that
+    /// [`Trainer::fit`] ran after the final step, without another pass over dev; when this
+    /// session did not evaluate after the final step (not trained to the end, or resumed from a
+    /// checkpoint written after it), the same as [`Trainer::dev_predictions`]. The model is not
+    /// changed by the trainer after that evaluation; a caller who changes its adapters through
+    /// [`Trainer::model`] wants [`Trainer::dev_predictions`] instead.
+    pub fn final_dev_predictions(&self) -> Result<DevPredictions> {
+        match &self.final_dev_logits {
+            Some(logits) => DevPredictions::from_logits(self.task, logits, &self.dev_labels),
+            None => self.dev_predictions(),
+        }
+    }
+
     pub(super) fn evaluate_and_log(
         &mut self,
         logger: &mut dyn RunLogger,
         progress: &Progress,
         epoch_end: bool,
     ) -> Result<()> {
-        let metrics = self.evaluate()?;
+        let (metrics, logits) = self.evaluate_with_logits()?;
+        self.final_dev_logits = (self.st.step == self.total_steps()).then_some(logits);
         let (sum, count) = self.st.loss_since_eval;
         let train_loss = if count > 0 {
             sum / count as f64

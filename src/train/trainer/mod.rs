@@ -66,6 +66,9 @@ pub struct Trainer<M: AdaptedClassifier = SequenceClassifier> {
     extra_params: Vec<(String, String)>,
     /// Cached for the current allocation; refreshed when a hook changes it.
     vars: Vec<(String, Var)>,
+    /// The dev logits of the evaluation after the final step, kept so that the end-of-training
+    /// predictions need no second pass over dev; dropped by any later step.
+    final_dev_logits: Option<Vec<f32>>,
 }
 
 impl<M: AdaptedClassifier> Trainer<M> {
@@ -164,6 +167,7 @@ impl<M: AdaptedClassifier> Trainer<M> {
             resumed_from: None,
             extra_params: Vec::new(),
             vars,
+            final_dev_logits: None,
         })
     }
 
@@ -465,6 +469,7 @@ impl<M: AdaptedClassifier> Trainer<M> {
         min_len: usize,
         lr: f64,
     ) -> Result<(f64, usize, f64)> {
+        self.final_dev_logits = None;
         let n_micro = group.len();
         let mut grads = Grads::new();
         let mut loss_sum = 0f64;
