@@ -202,8 +202,9 @@ pub fn run(args: PlotArgs) -> Result<Vec<PathBuf>> {
                     true => p.join("config.json"),
                     false => p.clone(),
                 };
-                // BERT's config gives no table: its dims are the allocation's own.
-                if let (_, Some(t)) = crate::cli::search::sizes_from_hf_config(&cfg)? {
+                // BERT's maps are sized by the allocation's own dims.
+                let t = crate::cli::search::slot_table_from_hf_config(&cfg)?;
+                if t.architecture != crate::adapters::Architecture::Bert {
                     alloc.trainable_params_in(&t).map_err(|e| {
                         Error::invalid(
                             "model_config",

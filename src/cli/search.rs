@@ -7,7 +7,7 @@
 //! heterolora search --method manual --spec "q,v:r=8,alpha=16"
 //! ```
 
-use crate::adapters::{Architecture, ModelDims, SearchSpace, SlotKind, SlotSizes, SlotTable};
+use crate::adapters::{ModelDims, SearchSpace, SlotKind, SlotSizes, SlotTable};
 use crate::proxy::Scores;
 use crate::search::{
     Allocation, AlphaRule, BudgetSpec, HeterogeneousParams, Manual, Pooling, Solver, TopKParams,
@@ -122,15 +122,15 @@ pub fn dims_from_hf_config(path: &Path) -> Result<ModelDims> {
     })
 }
 
-/// What a `config.json` sizes slots with: BERT's dims (no table, as before decoders), or a
-/// decoder's slot table by its `model_type` (`opt`, `llama`, `qwen2`).
-pub fn sizes_from_hf_config(path: &Path) -> Result<(ModelDims, Option<SlotTable>)> {
+/// The slot table of the model a `config.json` describes: a decoder's by its `model_type` (`opt`,
+/// `llama`, `qwen2`), else BERT's from its dims.
+pub fn slot_table_from_hf_config(path: &Path) -> Result<SlotTable> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::parse(path, e.line(), format!("not a JSON config: {e}")))?;
     match decoder_table(path, &v)? {
-        Some(t) => Ok((t.model_dims(), Some(t))),
-        None => Ok((dims_from_hf_config(path)?, None)),
+        Some(t) => Ok(t),
+        None => Ok(SlotTable::bert(&dims_from_hf_config(path)?)),
     }
 }
 
@@ -225,22 +225,21 @@ pub fn build(args: &SearchArgs) -> Result<Allocation> {
     Ok(build_sized(args)?.0)
 }
 
-/// [`build`], with the slot table the allocation was sized with when the model is a decoder
-/// (`--proxy` on a decoder folder, `--model-config` of a decoder); `None` for BERT, whose
-/// `ModelDims` size every slot as before.
-pub fn build_sized(args: &SearchArgs) -> Result<(Allocation, Option<SlotTable>)> {
-    let (dims, table, scores) = match &args.proxy {
+/// [`build`], with the slot table the allocation was sized with: the model's (`--proxy`), its
+/// `config.json`'s (`--model-config`), or BERT's from `--dims`.
+pub fn build_sized(args: &SearchArgs) -> Result<(Allocation, SlotTable)> {
+    let (table, scores) = match &args.proxy {
         Some(name) => {
-            let (dims, table, s) = score_with_proxy(args, name)?;
-            (dims, table, Some(s))
+            let (table, s) = score_with_proxy(args, name)?;
+            (table, Some(s))
         }
         None => {
-            let (dims, table) = match &args.model_config {
-                Some(p) => sizes_from_hf_config(p)?,
-                None => (parse_dims(&args.dims)?, None),
+            let table = match &args.model_config {
+                Some(p) => slot_table_from_hf_config(p)?,
+                None => SlotTable::bert(&parse_dims(&args.dims)?),
             };
             let scores = args.scores.as_deref().map(Scores::load).transpose()?;
-            (dims, table, scores)
+            (table, scores)
         }
     };
     let mut space = match (&args.kinds, &scores) {
@@ -275,14 +274,9 @@ pub fn build_sized(args: &SearchArgs) -> Result<(Allocation, Option<SlotTable>)>
         )
     })?;
     let rules = (lora_alpha, shortcut_alpha);
-    let mut alloc = match &table {
-        Some(t) => allocate(args, &space, scores.as_ref(), rules, t, |m| {
-            m.allocate_in(t)
-        })?,
-        None => allocate(args, &space, scores.as_ref(), rules, &dims, |m| {
-            m.allocate(&dims)
-        })?,
-    };
+    let mut alloc = allocate(args, &space, scores.as_ref(), rules, &table, |m| {
+        m.allocate_in(&table)
+    })?;
     if let Some(p) = &args.scores {
         alloc
             .meta
@@ -371,11 +365,8 @@ pub fn proxy_scores_path(args: &SearchArgs) -> PathBuf {
 
 /// `search --proxy`: loads the model and the first training batches, scores the candidate
 /// space (`--kinds`, `--layers`; q,v by default) and writes the scores beside `--out`. Returns
-/// the model's dims and, for a decoder, its slot table (grouped-query k/v, Llama's gate).
-fn score_with_proxy(
-    args: &SearchArgs,
-    name: &str,
-) -> Result<(ModelDims, Option<SlotTable>, Scores)> {
+/// the model's slot table (a decoder's grouped-query k/v, Llama's gate) and the scores.
+fn score_with_proxy(args: &SearchArgs, name: &str) -> Result<(SlotTable, Scores)> {
     let mut space = match &args.kinds {
         Some(k) => SearchSpace::parse_kinds(k)?,
         None => SearchSpace::lora_qv(),
@@ -398,9 +389,7 @@ fn score_with_proxy(
     }
     let scores = all.remove(0);
     scores.save(proxy_scores_path(args))?;
-    let table = model.slot_table();
-    let table = (table.architecture != Architecture::Bert).then_some(table);
-    Ok((model.dims(), table, scores))
+    Ok((model.slot_table(), scores))
 }
 
 /// Runs `heterolora search`: builds the allocation, writes it, prints its table.
@@ -408,10 +397,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let (alloc, table) = build_sized(&args)?;
     alloc.save(&args.out)?;
     if let Some(p) = &args.peft {
-        let arch = table
-            .as_ref()
-            .map_or(Architecture::Bert, |t| t.architecture);
-        let fields = alloc.peft_config_fields(arch);
+        let fields = alloc.peft_config_fields(table.architecture);
         let text = serde_json::to_string_pretty(&fields)?;
         std::fs::write(p, text + "\n").map_err(|e| Error::io(p, e))?;
     }
@@ -421,19 +407,11 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         for f in &files {
             eprintln!("wrote {}", f.display());
         }
-        return crate::cli::search_output::print_allocation(
-            args.format,
-            &alloc,
-            table.as_ref(),
-            &files,
-        );
+        return crate::cli::search_output::print_allocation(args.format, &alloc, &table, &files);
     }
-    let mut report = match &table {
-        Some(t) => format!("{}\n", alloc.to_string_in(t)?),
-        None => format!("{alloc}\n"),
-    };
+    let mut report = format!("{}\n", alloc.to_string_in(&table)?);
     if args.method == Method::Heterogeneous {
-        report.push_str(&objective_line(&args, &alloc, table.as_ref())?);
+        report.push_str(&objective_line(&args, &alloc, &table)?);
     }
     report.push_str(&format!("wrote {}\n", args.out.display()));
     if let Some(p) = &args.peft {
@@ -447,11 +425,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
 
 /// The heterogeneous objective next to that of uniform rank on the same candidates, so the user
 /// sees what the uneven ranks buy under the allocator's own gain model.
-fn objective_line(
-    args: &SearchArgs,
-    alloc: &Allocation,
-    table: Option<&SlotTable>,
-) -> Result<String> {
+fn objective_line(args: &SearchArgs, alloc: &Allocation, table: &SlotTable) -> Result<String> {
     let path = match (&args.scores, &args.proxy) {
         (Some(p), _) => p.clone(),
         (None, Some(_)) => proxy_scores_path(args),
@@ -480,18 +454,8 @@ fn objective_line(
             l
         },
     };
-    let (u, u_params) = match table {
-        Some(t) => {
-            let u = uniform.allocate(&space, t)?;
-            let n = u.trainable_params_in(t)?;
-            (u, n)
-        }
-        None => {
-            let u = uniform.allocate(&space, &alloc.dims)?;
-            let n = u.trainable_params();
-            (u, n)
-        }
-    };
+    let u = uniform.allocate(&space, table)?;
+    let u_params = u.trainable_params_in(table)?;
     Ok(format!(
         "objective (summed gain, {}): {:.4}; uniform r={r} on the same candidates: {:.4} with {} parameters\n",
         alloc.meta.get("gain_model").map_or("", String::as_str),

@@ -6,18 +6,15 @@ use crate::search::Allocation;
 use std::path::PathBuf;
 
 /// JSON: `{"allocation": .., "summary": .., "files": [..]}` (the allocation as its file holds
-/// it). CSV: `slot,r,lora_alpha`, one row per candidate, r = 0 and no alpha when off. With a
-/// decoder's `table`, the summary and the table count parameters with its map sizes.
+/// it). CSV: `slot,r,lora_alpha`, one row per candidate, r = 0 and no alpha when off. The summary
+/// and the table count parameters with the map sizes of the model's `table`.
 pub fn print_allocation(
     format: OutputFormat,
     alloc: &Allocation,
-    table: Option<&SlotTable>,
+    table: &SlotTable,
     files: &[PathBuf],
 ) -> anyhow::Result<()> {
-    let summary = match table {
-        Some(t) => alloc.summary_in(t)?,
-        None => alloc.summary(),
-    };
+    let summary = alloc.summary_in(table)?;
     match format {
         OutputFormat::Json => print_json(&serde_json::json!({
             "allocation": serde_json::to_value(alloc)?,
@@ -35,9 +32,6 @@ pub fn print_allocation(
                 .collect();
             print_stdout(&csv_document(&["slot", "r", "lora_alpha"], &rows))
         }
-        OutputFormat::Table => match table {
-            Some(t) => print_stdout(&format!("{}\n", alloc.to_string_in(t)?)),
-            None => print_stdout(&format!("{alloc}\n")),
-        },
+        OutputFormat::Table => print_stdout(&format!("{}\n", alloc.to_string_in(table)?)),
     }
 }
