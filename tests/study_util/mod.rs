@@ -12,6 +12,9 @@ use heterolora::tracking::Tracker;
 use heterolora::{Error, Result};
 use std::path::Path;
 
+/// Pairs whose first segment repeats token 11 (label 1) or token 12 (label 0), and whose second
+/// segment is random: learnable by a tiny frozen random encoder with adapters in a few steps,
+/// with varied lengths so that padding and bucketing matter.
 pub fn synthetic(n: usize, seed: u64, split: Split) -> EncodedDataset {
     let mut rng = Rng::new(seed);
     let examples = (0..n)

@@ -4,6 +4,9 @@
 //!   cargo test --test train                   # all of them
 //!   cargo test --test train train_interrupt:: # one file
 
+#[path = "../study_util/mod.rs"]
+mod study_util;
+
 mod predict_tiny;
 mod train_interrupt;
 mod train_real;

@@ -2,51 +2,16 @@
 //! the NaN stop with a readable failed run, interruption, schedule shape in the logged metrics,
 //! and learning something at all.
 
+use crate::study_util::synthetic;
 use candle_core::{DType, Device, Tensor};
-use heterolora::data::{EncodedDataset, EncodedExample, Label, Split, Task};
+use heterolora::data::{EncodedDataset, Label, Split, Task};
 use heterolora::model::{BertConfig, SequenceClassifier};
-use heterolora::rng::Rng;
 use heterolora::search::Allocation;
 use heterolora::tracking::{MemoryLogger, RunStatus};
 use heterolora::train::{
     parse_allocation, HookState, Schedule, StopFlag, TrainConfig, TrainHook, Trainer,
 };
 use heterolora::Result;
-
-/// Pairs whose first segment repeats token 11 (label 1) or token 12 (label 0), and whose second
-/// segment is random: learnable by a tiny frozen random encoder with adapters in a few steps,
-/// with varied lengths so that padding and bucketing matter.
-fn synthetic(n: usize, seed: u64, split: Split) -> EncodedDataset {
-    let mut rng = Rng::new(seed);
-    let examples = (0..n)
-        .map(|_| {
-            let la = 3 + rng.below(6);
-            let lb = 2 + rng.below(6);
-            let label = rng.below(2) as u32;
-            let a: Vec<u32> = vec![12 - label; la];
-            let b: Vec<u32> = (0..lb).map(|_| 10 + rng.below(80) as u32).collect();
-            let mut ids = vec![1u32];
-            ids.extend(&a);
-            ids.push(2);
-            let mut type_ids = vec![0u32; ids.len()];
-            ids.extend(&b);
-            ids.push(2);
-            type_ids.resize(ids.len(), 1);
-            EncodedExample {
-                ids,
-                type_ids,
-                label: Label::Class(label),
-            }
-        })
-        .collect();
-    EncodedDataset {
-        task: Task::Mrpc,
-        split,
-        examples,
-        pad_id: 0,
-        max_len: 32,
-    }
-}
 
 fn tiny_trainer(cfg: TrainConfig) -> Result<Trainer> {
     let model = SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 7)?;
