@@ -18,7 +18,9 @@
 #   study    the paper protocol on MRPC (20 epochs, batch 8, lr 2e-4), core methods x seeds, GPU_CHECK_JOBS
 #            children at once (one process per child, each its own tracker; the child records land in
 #            results/mrpc-paper/children/ as the study writes them, so a later `heterolora study` resumes).
-#            Runs until the budget's end; an unfinished child is lost, finished ones stay.
+#            Runs until the budget's end; `timeout` stops an unfinished child with SIGINT, and it saves its
+#            checkpoint in results/mrpc-paper/checkpoints/ (carried back in study-results.tar.gz), from which
+#            the next run continues it.
 # $OUT gets (at most 8 files): gpu-check.jsonl (one record per step/run), gpu-check-summary.json (parity verdict,
 # throughput ratios, children finished), gpu-check.log (every command's output), study-results.tar.gz
 # (results/<study>/ after the run: untar into results/), study-trackers.tar.gz (the children's trackers and

@@ -38,6 +38,11 @@ pub struct StudyArgs {
     /// Run this many children at once, each in its own worker process with cores/N threads.
     #[arg(long, short = 'j', default_value_t = 1)]
     pub jobs: usize,
+    /// Stop after this much wall time (`90s`, `25m`, `2h30m`; a bare number is seconds), as
+    /// Ctrl-C would: the child in training saves a checkpoint at its next step and continues
+    /// from it next time (see results/<study>/checkpoints/).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stop_after: Option<Duration>,
     /// Write a Slurm job array (one task per pending child) and a report job instead of
     /// training: `slurm` is the only value.
     #[arg(long, value_name = "slurm")]
@@ -340,6 +345,9 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
                 return Ok(());
             }
             study.stop = install_ctrlc();
+            if let Some(d) = args.stop_after {
+                study.stop.stop_after(d);
+            }
             eprintln!("tracker: {}", study.tracker.path().display());
             let out = study.run(&mut |line| eprintln!("{line}"))?;
             // Ctrl-C: the stopped child runs again next time; the shell sees status 130.
@@ -373,6 +381,43 @@ pub(super) fn finish(
         return Err(crate::Error::Interrupted.into());
     }
     fail_listing("child run(s) failed (rerun to retry them)", &out.failed)
+}
+
+/// A wall-time span: `90`, `90s`, `25m`, `2h`, `2h30m`, `1h5m30s` (a bare number is seconds).
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let bad = || {
+        format!("`{text}` is not a duration: write seconds (`420`) or a sum of `<n>h`, `<n>m`, `<n>s` (`2h30m`)")
+    };
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return (secs.is_finite() && secs > 0.0)
+            .then(|| Duration::from_secs_f64(secs))
+            .ok_or_else(bad);
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    for c in t.chars() {
+        match c {
+            '0'..='9' | '.' => number.push(c),
+            'h' | 'm' | 's' => {
+                let n: f64 = number.parse().map_err(|_| bad())?;
+                total += n * match c {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
+                number.clear();
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if !(number.is_empty() && total.is_finite() && total > 0.0) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(total))
 }
 
 /// An error listing `failed` (key: reason) under `what`, or Ok when nothing failed.
@@ -427,4 +472,26 @@ pub(super) fn report(opts: &StudyOpts) -> anyhow::Result<()> {
         cfg.results_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_as_written() {
+        let s = |t: &str| parse_duration(t).map(|d| d.as_secs_f64());
+        assert_eq!(s("420"), Ok(420.0));
+        assert_eq!(s("90s"), Ok(90.0));
+        assert_eq!(s("25m"), Ok(1500.0));
+        assert_eq!(s("2h30m"), Ok(9000.0));
+        assert_eq!(s(" 1h5m30s "), Ok(3930.0));
+        assert_eq!(s("1.5h"), Ok(5400.0));
+        assert_eq!(parse_duration("150m").unwrap(), Duration::from_secs(9000));
+        for bad in ["", "0", "-5", "5x", "m", "2h30", "1e400", "0m"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains("not a duration"), "{bad}: {e}");
+        }
+    }
 }

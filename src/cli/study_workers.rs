@@ -49,6 +49,9 @@ fn worker(args: StudyArgs) -> anyhow::Result<()> {
         None => newest_parent(&study)?,
     };
     study.stop = install_ctrlc();
+    if let Some(d) = args.stop_after {
+        study.stop.stop_after(d);
+    }
     let prefix = match args.worker.child_index {
         Some(i) => format!("[child {i}] "),
         None => String::new(),
@@ -101,6 +104,10 @@ fn jobs(args: StudyArgs) -> anyhow::Result<()> {
         study.tracker.tracking_uri()
     );
     let stop = install_ctrlc();
+    // The workers get the stop through the signal forwarded below, so each stops at a step.
+    if let Some(d) = args.stop_after {
+        stop.stop_after(d);
+    }
     let exe = std::env::current_exe()?;
     let mut workers: Vec<(usize, Child)> = Vec::new();
     let mut pipes = Vec::new();

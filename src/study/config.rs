@@ -111,6 +111,18 @@ impl StudyConfig {
         self.results_dir.join("children")
     }
 
+    /// Folder of the checkpoints of children in training (`checkpoints/<method>-seed<seed>/`
+    /// under the results folder): a stopped child continues from it; it is removed when the child
+    /// finishes. Commit it to carry a child that is still training to another machine or session.
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.results_dir.join("checkpoints")
+    }
+
+    /// One child's checkpoint folder (see [`StudyConfig::checkpoints_dir`]).
+    pub fn checkpoint_dir(&self, method: &str, seed: u64) -> PathBuf {
+        self.checkpoints_dir().join(format!("{method}-seed{seed}"))
+    }
+
     pub fn check(&self) -> Result<()> {
         self.protocol.check()?;
         let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);

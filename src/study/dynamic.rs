@@ -63,4 +63,20 @@ impl TrainHook for DynamicHook {
         }
         Ok(Some(a))
     }
+
+    /// The reallocator's log and random stream: a resumed child re-allocates as the uninterrupted
+    /// one would, and its record counts every re-allocation since step 0.
+    fn state(&self) -> serde_json::Value {
+        self.inner.state()
+    }
+
+    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
+        self.inner.load_state(state)?;
+        // Resumed past step 0: the step-0 allocation is the checkpoint's, not made again.
+        self.skip_step0 = false;
+        if let Ok(mut log) = self.shared.lock() {
+            *log = self.inner.log.clone();
+        }
+        Ok(())
+    }
 }

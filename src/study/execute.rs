@@ -14,7 +14,7 @@ use crate::search::{Allocation, Budget};
 use crate::tracking::entities::now_ms;
 use crate::tracking::{RunLogger, RunStatus};
 use crate::train::dynamic::DynamicReallocator;
-use crate::train::{DevPredictions, StopFlag, TrainResult, Trainer};
+use crate::train::{DevPredictions, StopFlag, TrainHook, TrainResult, Trainer};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -104,6 +104,8 @@ pub struct MethodOutput {
     /// Each dev example's prediction at the end of a finished run (the report's per-example
     /// bootstrap); `None` when training stopped early or the evaluation failed.
     pub dev: Option<DevPredictions>,
+    /// The optimiser step training continued from, when it resumed from a checkpoint.
+    pub resumed_at_step: Option<usize>,
 }
 
 impl MethodOutput {
@@ -157,6 +159,7 @@ impl MethodOutput {
             num_reallocations: self.num_reallocations,
             finished_at_ms: Some(now_ms()),
             dev_predictions: self.dev.clone(),
+            resumed_at_step: self.resumed_at_step,
         }
     }
 }
@@ -171,7 +174,22 @@ pub fn execute_method(
     loggers: &mut dyn PhaseLoggers,
     stop: Option<StopFlag>,
 ) -> Result<MethodOutput> {
-    prepare_method(m, loaded, protocol, seed, loggers)?.train(loggers, stop)
+    prepare_method(m, loaded, protocol, seed, loggers)?.train(
+        loggers,
+        stop,
+        &mut TrainExtras::default(),
+    )
+}
+
+/// What a study adds to a child's training beyond the method and protocol.
+#[derive(Default)]
+pub struct TrainExtras {
+    /// Keep the child's checkpoint (and its best and final adapters) in this folder, and continue
+    /// from the checkpoint found there: a child stopped by Ctrl-C, a time limit or a killed
+    /// process resumes where it stopped instead of starting over.
+    pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// More hooks on the trainer (after the dynamic one).
+    pub hooks: Vec<Box<dyn TrainHook>>,
 }
 
 /// A method scored and allocated on one seed, not trained yet: what a study compares with the
@@ -303,11 +321,13 @@ pub fn prepare_method(
 }
 
 impl Prepared {
-    /// Trains the prepared allocation (re-allocating on the way for dynamic methods).
+    /// Trains the prepared allocation (re-allocating on the way for dynamic methods), from the
+    /// checkpoint in `extras.checkpoint_dir` when there is one.
     pub fn train(
         self,
         loggers: &mut dyn PhaseLoggers,
         stop: Option<StopFlag>,
+        extras: &mut TrainExtras,
     ) -> Result<MethodOutput> {
         let Prepared {
             model,
@@ -321,12 +341,27 @@ impl Prepared {
             scoring_seconds,
             budget,
         } = self;
+        let dynamic = hook.is_some();
         let mut trainer = Trainer::new(model, initial.clone(), train, dev, cfg)?;
         if let Some(h) = hook {
             trainer = trainer.add_hook(Box::new(h));
         }
+        for h in std::mem::take(&mut extras.hooks) {
+            trainer = trainer.add_hook(h);
+        }
         if let Some(s) = stop {
             trainer = trainer.with_stop_flag(s);
+        }
+        let mut resumed_at_step = None;
+        if let Some(dir) = &extras.checkpoint_dir {
+            trainer = trainer
+                .with_output_dir(dir)
+                .with_resume_hint("the same study command continues from it");
+            if has_checkpoint(dir) {
+                check_resumable(dir, &initial, dynamic)?;
+                trainer.resume_from(dir)?;
+                resumed_at_step = Some(trainer.state().step);
+            }
         }
         let result = {
             let mut lg = NoEnd::new(loggers.logger(Phase::Train));
@@ -362,8 +397,43 @@ impl Prepared {
             times_enabled,
             num_reallocations,
             dev,
+            resumed_at_step,
         })
     }
+}
+
+/// Whether `dir` holds a training checkpoint ([`crate::train::checkpoint`]) to resume from.
+pub fn has_checkpoint(dir: &Path) -> bool {
+    dir.join("checkpoint")
+        .join(crate::train::checkpoint::STATE_FILE)
+        .is_file()
+}
+
+/// A static method's checkpoint must hold the allocation the method chose now: one from another
+/// allocation (the proxy or the allocator changed since) would train something the record would
+/// not describe. Dynamic methods change their allocation on the way, so theirs is taken as saved.
+fn check_resumable(dir: &Path, initial: &Allocation, dynamic: bool) -> Result<()> {
+    let (ckpt, state) = crate::train::checkpoint::load_state(dir)?;
+    let slots = |a: &Allocation| {
+        a.ranks
+            .iter()
+            .map(|(slot, r)| format!("{slot} r={}", r.r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !dynamic && state.allocation.ranks != initial.ranks {
+        return Err(Error::Config {
+            field: "checkpoint".into(),
+            reason: format!(
+                "{} holds a run of another allocation ({}) than the method chooses now ({}); \
+                 delete that folder to train the child from the start",
+                ckpt.display(),
+                slots(&state.allocation),
+                slots(initial),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The batches proxies score on: the first `scoring_batches` training batches, unshuffled.

@@ -51,12 +51,14 @@ pub mod twin;
 pub use claim::{ClaimPolicy, Worker};
 pub use config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT, SEEDS};
 pub use dynamic::DynamicHook;
-pub use execute::{execute_method, prepare_method, MethodOutput, Prepared};
+pub use execute::{
+    execute_method, has_checkpoint, prepare_method, MethodOutput, Prepared, TrainExtras,
+};
 pub use methods::{AllocatorSpec, Method, Space};
 pub use plan::{ChildPlan, Plan};
 pub use predictions::PredictionsOutcome;
 pub use protocol::Protocol;
 pub use record::ChildRecord;
 pub use report::StudyReport;
-pub use runner::{Study, StudyOutcome};
+pub use runner::{ChildHooks, Study, StudyOutcome};
 pub use source::{AssetSource, Loaded, StudySource};

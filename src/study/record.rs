@@ -74,6 +74,11 @@ pub struct ChildRecord {
     /// study predictions` adds them from the run's saved adapters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_predictions: Option<DevPredictions>,
+    /// The optimiser step the child's training last continued from, when it was stopped (Ctrl-C,
+    /// `--stop-after`, a killed process) and resumed from its checkpoint; `None` when it trained
+    /// in one go. Its wall time then sums the sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_at_step: Option<usize>,
 }
 
 /// The key in `allocation.meta` naming the method a child was not trained because of (its

@@ -3,7 +3,7 @@
 
 use super::claim::{claim, Claim, ClaimPolicy, Heartbeat, Worker};
 use super::config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT};
-use super::execute::{prepare_method, SameRun};
+use super::execute::{prepare_method, SameRun, TrainExtras};
 use super::methods::Method;
 use super::plan::{ChildPlan, Plan};
 use super::record::{child_key, ChildRecord};
@@ -11,7 +11,7 @@ use super::report::StudyReport;
 use super::source::StudySource;
 use super::twin::{find_twin, twin_record};
 use crate::tracking::{Run, RunStatus, Tracker};
-use crate::train::StopFlag;
+use crate::train::{StopFlag, TrainHook};
 use crate::{Error, Result};
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -43,7 +43,12 @@ pub struct Study {
     pub claims: ClaimPolicy,
     /// This worker, as its claims name it.
     pub worker: Worker,
+    /// More training hooks for each child (progress display, custom stops), made per child.
+    pub child_hooks: Option<ChildHooks>,
 }
+
+/// Makes the extra training hooks of one child ([`Study::child_hooks`]).
+pub type ChildHooks = Box<dyn FnMut(&ChildPlan) -> Vec<Box<dyn TrainHook>>>;
 
 impl Study {
     pub fn new(cfg: StudyConfig, tracker: Tracker, source: Box<dyn StudySource>) -> Self {
@@ -54,6 +59,7 @@ impl Study {
             stop: StopFlag::new(),
             claims: ClaimPolicy::default(),
             worker: Worker::current(),
+            child_hooks: None,
         }
     }
 
@@ -468,13 +474,26 @@ impl Study {
                         ("study.twin_run", twin.run_id.as_deref().unwrap_or("")),
                     ])?;
                     rec.save_in(&self.cfg.children_dir())?;
+                    self.drop_checkpoint(child);
                     return Ok(rec);
                 }
             }
+            let mut extras = TrainExtras {
+                checkpoint_dir: Some(self.cfg.checkpoint_dir(&child.method.name, child.seed)),
+                hooks: self
+                    .child_hooks
+                    .as_mut()
+                    .map(|f| f(child))
+                    .unwrap_or_default(),
+            };
             let out = prepared.train(
                 &mut SameRun(&mut Heartbeat::new(&mut run, every)),
                 Some(self.stop.clone()),
+                &mut extras,
             )?;
+            if let Some(step) = out.resumed_at_step {
+                run.set_tag("study.resumed_at_step", step.to_string())?;
+            }
             let rec = out.record(&self.cfg, m, child, Some(run.run_id().to_string()));
             log_record(&mut run, &rec)?;
             if out.result.status != RunStatus::Finished {
@@ -485,6 +504,9 @@ impl Study {
                 )));
             }
             rec.save_in(&self.cfg.children_dir())?;
+            // The record holds the results and the tracker the adapters: the checkpoint has
+            // served its purpose.
+            self.drop_checkpoint(child);
             Ok(rec)
         })();
         match res {
@@ -502,6 +524,26 @@ impl Study {
                 let _ = run.end(status);
                 Err(e)
             }
+        }
+    }
+}
+
+impl Study {
+    /// Removes a finished child's checkpoint folder (and the study's checkpoint folder once it
+    /// is empty). A failure only leaves files behind, so it is a warning.
+    fn drop_checkpoint(&self, child: &ChildPlan) {
+        let dir = self.cfg.checkpoint_dir(&child.method.name, child.seed);
+        if dir.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!(
+                    "warning: cannot remove the finished child's checkpoint {}: {e}",
+                    dir.display()
+                );
+            }
+        }
+        if let Some(parent) = dir.parent() {
+            // Only succeeds when empty.
+            let _ = std::fs::remove_dir(parent);
         }
     }
 }

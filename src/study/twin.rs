@@ -87,6 +87,7 @@ pub fn twin_record(
         times_enabled: None,
         num_reallocations: 0,
         finished_at_ms: Some(now_ms()),
+        resumed_at_step: None,
         ..twin.clone()
     }
 }

@@ -23,6 +23,22 @@ impl StopFlag {
     pub fn is_set(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+    /// Ask for a stop `after` from now, as Ctrl-C would (a time limit: a run or a study
+    /// checkpoints at its next step). A thread sleeps, then sets the flag unless it is set
+    /// already; it cannot be cancelled, so use a fresh flag for a run that should not stop.
+    pub fn stop_after(&self, after: std::time::Duration) {
+        let flag = self.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            if !flag.is_set() {
+                eprintln!(
+                    "\ntime limit ({:.0} s) reached: stopping after the current step and saving a checkpoint",
+                    after.as_secs_f64()
+                );
+                flag.stop();
+            }
+        });
+    }
     /// Clear the request (before starting another run with the same flag).
     pub fn reset(&self) {
         self.0.store(false, Ordering::SeqCst);

@@ -9,6 +9,7 @@ mod study_util;
 
 mod study_claims;
 mod study_cli;
+mod study_resume;
 mod study_slurm_cluster;
 mod study_tiny;
 mod study_twins;

@@ -252,3 +252,71 @@ fn worker_options_are_checked() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn stop_after_checkpoints_the_child_and_the_next_run_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Batch 8 on 160 pairs for 2 epochs: 40 steps, far more than a second's work (loading the
+    // model alone takes longer), so the time limit stops the child in training.
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "study",
+            "--task",
+            "mrpc",
+            "--protocol",
+            "paper",
+            "--methods",
+            "uniform-r2",
+            "--seeds",
+            "0",
+            "--name",
+            "smoke",
+            "--limit-train",
+            "160",
+            "--epochs",
+            "2",
+            "--max-len",
+            "32",
+            "--no-report",
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend([
+            "--tracking-uri".into(),
+            dir.path().join("mlflow.db").display().to_string(),
+            "--results".into(),
+            dir.path().join("results").display().to_string(),
+        ]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let out = cmd(dir.path())
+        .args(args(&["--stop-after", "1s"]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("time limit"), "{err}");
+    let ckpt = dir.path().join("results/checkpoints/uniform-r2-seed0");
+    assert!(ckpt.join("checkpoint/state.json").is_file(), "{err}");
+    assert!(!dir
+        .path()
+        .join("results/children/uniform-r2-seed0.json")
+        .exists());
+    assert!(err.contains("stopped by request"), "{err}");
+    // KILLED, or FAILED in a store whose schema predates KILLED (as MLflow creates them).
+    let st = statuses(dir.path(), "smoke/uniform-r2/seed0");
+    assert!(st == ["KILLED"] || st == ["FAILED"], "{st:?}");
+
+    let (_, err) = ok(cmd(dir.path()).args(args(&[])).output().unwrap());
+    let rec = heterolora::study::ChildRecord::load(
+        &dir.path().join("results/children/uniform-r2-seed0.json"),
+    )
+    .unwrap();
+    let at = rec
+        .resumed_at_step
+        .unwrap_or_else(|| panic!("not resumed: {err}"));
+    assert!((1..40).contains(&at), "resumed at step {at}");
+    assert_eq!(rec.epoch_metrics.len(), 2);
+    assert!(!ckpt.exists(), "the finished child's checkpoint is removed");
+}

@@ -51,6 +51,7 @@ fn rec(method: &str, family: &str, seed: u64, acc: f64) -> ChildRecord {
         num_reallocations: 0,
         finished_at_ms: None,
         dev_predictions: None,
+        resumed_at_step: None,
     }
 }
 

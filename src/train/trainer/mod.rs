@@ -62,6 +62,8 @@ pub struct Trainer<M: AdaptedClassifier = SequenceClassifier> {
     output_dir: Option<PathBuf>,
     stop: StopFlag,
     resumed_from: Option<PathBuf>,
+    /// How to continue a stopped run, when not `--resume` (a study child: rerun the study).
+    resume_hint: Option<String>,
     /// Extra (name, value) params to log (model path, data path, ...).
     extra_params: Vec<(String, String)>,
     /// Cached for the current allocation; refreshed when a hook changes it.
@@ -165,6 +167,7 @@ impl<M: AdaptedClassifier> Trainer<M> {
             output_dir: None,
             stop: StopFlag::new(),
             resumed_from: None,
+            resume_hint: None,
             extra_params: Vec::new(),
             vars,
             final_dev_logits: None,
@@ -175,6 +178,12 @@ impl<M: AdaptedClassifier> Trainer<M> {
     /// (`final/`) under `dir`. Without it the run keeps no checkpoint.
     pub fn with_output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// What the stop message tells the user to do to continue (default: `--resume <checkpoint>`).
+    pub fn with_resume_hint(mut self, hint: impl Into<String>) -> Self {
+        self.resume_hint = Some(hint.into());
         self
     }
 
@@ -438,12 +447,13 @@ impl<M: AdaptedClassifier> Trainer<M> {
         if interrupted {
             let where_ = self
                 .checkpoint_dir()
-                .map(|d| {
-                    format!(
+                .map(|d| match &self.resume_hint {
+                    Some(hint) => format!("checkpoint in {}; {hint}", d.display()),
+                    None => format!(
                         "checkpoint in {}; continue with --resume {}",
                         d.display(),
                         d.display()
-                    )
+                    ),
                 })
                 .unwrap_or_else(|| "no output directory, so no checkpoint was written".into());
             progress.println(&format!(
