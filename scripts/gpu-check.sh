@@ -15,11 +15,11 @@
 #   bench    the training step, heterolora vs PyTorch + PEFT (scripts/bench_peft_train_step.py) on the same
 #            device and batches, batch 8, 32 and 256: examples/s, each tool's own peak memory, and the
 #            largest whole-GPU memory.used sampled with nvidia-smi every 100 ms while it ran.
-#   study    the paper protocol on MRPC (20 epochs, batch 8, lr 2e-4), core methods x seeds, GPU_CHECK_JOBS
+#   study    the paper protocol on MRPC (or GPU_CHECK_TASK: rte) (20 epochs, batch 8, lr 2e-4), core methods x seeds, GPU_CHECK_JOBS
 #            children at once (one process per child, each its own tracker; the child records land in
-#            results/mrpc-paper/children/ as the study writes them, so a later `heterolora study` resumes).
+#            results/<task>-paper/children/ as the study writes them, so a later `heterolora study` resumes).
 #            Runs until the budget's end; `timeout` stops an unfinished child with SIGINT, and it saves its
-#            checkpoint in results/mrpc-paper/checkpoints/ (carried back in study-results.tar.gz), from which
+#            checkpoint in results/<task>-paper/checkpoints/ (carried back in study-results.tar.gz), from which
 #            the next run continues it.
 # $OUT gets (at most 8 files): gpu-check.jsonl (one record per step/run), gpu-check-summary.json (parity verdict,
 # throughput ratios, children finished), gpu-check.log (every command's output), study-results.tar.gz
@@ -29,6 +29,7 @@
 # Environment: OUT (required on the device; --cpu defaults to a temporary folder), GPU_CHECK_BUDGET_S (whole
 # script, default 420), GPU_CHECK_JOBS (children at once, default 4), GPU_CHECK_PYTHON (python with torch,
 # default python3), GPU_CHECK_SEEDS (default 0,13,42), GPU_CHECK_METHODS (default the five core methods),
+# GPU_CHECK_TASK (the study's task, default mrpc; rte needs RTE in dist/device-data.tar.xz, packed by default),
 # HETEROLORA_BIN (a binary to use instead).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -207,8 +208,9 @@ done
 methods=${GPU_CHECK_METHODS:-uniform-r2,static-grad-norm,dynamic-grad-norm,random,uniform-r8}
 seeds=${GPU_CHECK_SEEDS:-0,13,42}
 jobs=${GPU_CHECK_JOBS:-4}
+task=${GPU_CHECK_TASK:-mrpc}
 if [ "$mode" = gpu ]; then
-  study_name=mrpc-paper; results="results/$study_name"
+  study_name=$task-paper; results="results/$study_name"
   study_extra=()
 else
   # tiny: 1 epoch on 32 examples, two methods, one seed, written outside the tree
@@ -218,7 +220,7 @@ else
 fi
 mkdir -p "$results/children"
 before=$(ls "$results/children" 2>/dev/null | sort)
-step study-plan 60 "$bin" study --task mrpc --protocol paper --name "$study_name" --results "$results" \
+step study-plan 60 "$bin" study --task "$task" --protocol paper --name "$study_name" --results "$results" \
   --methods "$methods" --seeds "$seeds" --device "$device" --tracking-uri "$work/plan.db" "${study_extra[@]}" --dry-run
 # the (seed, method) pairs, seed-major, then GPU_CHECK_JOBS workers take every JOBS-th pair
 pairs=()
@@ -228,7 +230,7 @@ worker() {
   for ((i = w; i < ${#pairs[@]}; i += jobs)); do
     local m=${pairs[$i]%@*} s=${pairs[$i]#*@}
     [ -f "$results/children/$m-seed$s.json" ] && continue
-    step "study-w$w-$m-s$s" $(( $(left) - 30 )) "$bin" study --task mrpc --protocol paper --name "$study_name" \
+    step "study-w$w-$m-s$s" $(( $(left) - 30 )) "$bin" study --task "$task" --protocol paper --name "$study_name" \
       --results "$results" --methods "$m" --seeds "$s" --device "$device" \
       --tracking-uri "$work/study-w$w.db" --no-report "${study_extra[@]}"
     [ "$(left)" -ge 35 ] || break
@@ -240,10 +242,10 @@ for ((w = 0; w < jobs; w++)); do worker "$w" & done
 wait
 after=$(ls "$results/children" 2>/dev/null | sort)
 new=$(comm -13 <(echo "$before") <(echo "$after") | paste -sd, -)
-rec kind=study name="$study_name" device="$device" methods="$methods" seeds="$seeds" jobs:="$jobs" \
+rec kind=study name="$study_name" task="$task" device="$device" methods="$methods" seeds="$seeds" jobs:="$jobs" \
   seconds:="$(( $(date +%s) - s_start ))" new_children="$new" children_total:="$(echo "$after" | grep -c .)"
 # the report, from the child records (short; the next session can redo it)
-step study-report 60 "$bin" study report --task mrpc --protocol paper --name "$study_name" --results "$results" \
+step study-report 60 "$bin" study report --task "$task" --protocol paper --name "$study_name" --results "$results" \
   --methods "$methods" --seeds "$seeds" --tracking-uri "$work/study-w0.db" "${study_extra[@]}" || true
 tar -czf "$OUT/study-results.tar.gz" -C "$(dirname "$results")" "$(basename "$results")" 2>>"$log" \
   && say "study-results.tar.gz: $(stat -c %s "$OUT/study-results.tar.gz") bytes (untar into results/)"

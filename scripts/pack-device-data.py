@@ -8,7 +8,7 @@ error at most 2^-11; a tensor with a value f16 cannot hold stays f32; non-float 
 parity check runs both sides on the same widened weights; benchmarks do not depend on the values; study
 children trained on them start from the rounded model (recorded in the pack's manifest, device-data.json).
 
-    pack-device-data.py pack --model DIR --glue DIR [--tasks MRPC] --out dist/device-data.tar.xz
+    pack-device-data.py pack --model DIR --glue DIR [--tasks MRPC,RTE] --out dist/device-data.tar.xz
     pack-device-data.py unpack --archive dist/device-data.tar.xz --dest DIR
         -> DIR/model/ (config, tokenizer, f32 model.safetensors) and DIR/glue/<TASK>/*.tsv
 
@@ -182,7 +182,7 @@ def main(argv=None):
     p = sub.add_parser("pack")
     p.add_argument("--model", default=os.environ.get("HETEROLORA_MODEL_DIR", "datasets/models/all-MiniLM-L6-v2"))
     p.add_argument("--glue", default=os.environ.get("HETEROLORA_GLUE_DIR", "datasets/glue"))
-    p.add_argument("--tasks", default="MRPC", help="GLUE task folders, comma-separated")
+    p.add_argument("--tasks", default="MRPC,RTE", help="GLUE task folders, comma-separated")
     p.add_argument("--out", default="dist/device-data.tar.xz")
     p.add_argument("--preset", type=int, default=6, help="xz preset")
     u = sub.add_parser("unpack")
