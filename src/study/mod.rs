@@ -32,6 +32,7 @@
 //! # ; Ok(()) }
 //! ```
 
+mod child;
 pub mod claim;
 pub mod config;
 pub mod dynamic;
