@@ -124,6 +124,13 @@ def sha256(path):
 
 
 def pack(a):
+    tasks = [t for t in a.tasks.split(",") if t]
+    missing = [t for t in tasks if not os.path.isdir(os.path.join(a.glue, t))]
+    if missing:
+        sys.exit(
+            f"pack-device-data.py: no {', '.join(missing)} folder under {a.glue}: fetch it "
+            f"(heterolora fetch glue {' '.join(t.lower() for t in missing)}) or pack fewer with --tasks"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "device-data")
         os.makedirs(os.path.join(root, "model"))
@@ -133,7 +140,6 @@ def pack(a):
                 shutil.copy(p, os.path.join(root, "model", f))
         src = os.path.join(a.model, "model.safetensors")
         kept = narrow(src, os.path.join(root, "model", "model.f16.safetensors"))
-        tasks = [t for t in a.tasks.split(",") if t]
         for t in tasks:
             os.makedirs(os.path.join(root, "glue", t))
             for f in sorted(os.listdir(os.path.join(a.glue, t))):

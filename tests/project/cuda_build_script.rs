@@ -286,6 +286,14 @@ fn device_data_pack_rounds_weights_to_f16_and_widens_them_back() {
         "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n",
     )
     .unwrap();
+    // The default packs MRPC and RTE (the GPU study runs either).
+    let rte = dir.path().join("glue/RTE");
+    fs::create_dir_all(&rte).unwrap();
+    fs::write(
+        rte.join("train.tsv"),
+        "index\tsentence1\tsentence2\tlabel\n",
+    )
+    .unwrap();
     let archive = dir.path().join("dist/device-data.tar.xz");
     let script = root().join("scripts/pack-device-data.py");
     run(Command::new("python3")
@@ -307,6 +315,7 @@ fn device_data_pack_rounds_weights_to_f16_and_widens_them_back() {
         .arg("--dest")
         .arg(&dest));
     assert!(dest.join("glue/MRPC/train.tsv").is_file());
+    assert!(dest.join("glue/RTE/train.tsv").is_file());
     assert!(dest.join("model/tokenizer.json").is_file());
     let manifest: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dest.join("device-data.json")).unwrap()).unwrap();
