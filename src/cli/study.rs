@@ -350,7 +350,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
             }
             eprintln!("tracker: {}", study.tracker.path().display());
             let out = study.run(&mut |line| eprintln!("{line}"))?;
-            // Ctrl-C: the stopped child runs again next time; the shell sees status 130.
+            // Ctrl-C: the stopped child continues from its checkpoint next time; the shell sees status 130.
             let stopped = out.stopped.is_some() || study.stop.is_set();
             finish(&args, &study, &out, stopped)
         }

@@ -152,7 +152,8 @@ fn jobs(args: StudyArgs) -> anyhow::Result<()> {
     while codes.iter().any(Option::is_none) {
         if stop.is_set() && !forwarded {
             // The terminal's Ctrl-C reaches the workers too; a signal sent to this process alone
-            // is passed on so that they stop at a step and their children run again next time.
+            // (or `--stop-after`) is passed on so that they stop at a step, checkpointing their
+            // children, which continue from there next time.
             for (_, c) in &workers {
                 // SAFETY: plain kill(2) on a child we started.
                 unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGINT) };

@@ -23,7 +23,7 @@ pub struct StudyOutcome {
     /// Children not trained because a finished child of the same seed and protocol had exactly
     /// their allocation: (key, the method trained). Also in `finished`.
     pub twins: Vec<(String, String)>,
-    /// The child interrupted by a stop request (Ctrl-C), if any; it is retried next time.
+    /// The child interrupted by a stop request (Ctrl-C), if any; it continues from its checkpoint next time.
     pub stopped: Option<String>,
     /// Children another live worker was training: (key, its run id).
     pub busy: Vec<(String, String)>,
@@ -392,7 +392,7 @@ impl Study {
                 }
                 Err(_) if self.stop.is_set() => {
                     on_event(&format!(
-                        "[{}/{total}] {} stopped by request; it will run again next time",
+                        "[{}/{total}] {} stopped by request; it continues next time (from its checkpoint once training has begun)",
                         i + 1,
                         child.key
                     ));
