@@ -357,9 +357,15 @@ impl Prepared {
             trainer = trainer
                 .with_output_dir(dir)
                 .with_resume_hint("the same study command continues from it");
-            if has_checkpoint(dir) {
-                check_resumable(dir, &initial, dynamic)?;
+            if crate::train::checkpoint::locate(dir).is_some() {
                 trainer.resume_from(dir)?;
+                // A static method's checkpoint must hold the allocation the method chose now: one
+                // of another allocation (the proxy or the allocator changed since) would train
+                // something the record would not describe. Dynamic methods change their
+                // allocation on the way, so theirs is taken as saved.
+                if !dynamic && trainer.allocation().ranks != initial.ranks {
+                    return Err(another_allocation(dir, trainer.allocation(), &initial));
+                }
                 resumed_at_step = Some(trainer.state().step);
             }
         }
@@ -402,18 +408,8 @@ impl Prepared {
     }
 }
 
-/// Whether `dir` holds a training checkpoint ([`crate::train::checkpoint`]) to resume from.
-pub fn has_checkpoint(dir: &Path) -> bool {
-    dir.join("checkpoint")
-        .join(crate::train::checkpoint::STATE_FILE)
-        .is_file()
-}
-
-/// A static method's checkpoint must hold the allocation the method chose now: one from another
-/// allocation (the proxy or the allocator changed since) would train something the record would
-/// not describe. Dynamic methods change their allocation on the way, so theirs is taken as saved.
-fn check_resumable(dir: &Path, initial: &Allocation, dynamic: bool) -> Result<()> {
-    let (ckpt, state) = crate::train::checkpoint::load_state(dir)?;
+/// The refusal of a static child's checkpoint `saved` that is not the allocation `chosen` now.
+fn another_allocation(dir: &Path, saved: &Allocation, chosen: &Allocation) -> Error {
     let slots = |a: &Allocation| {
         a.ranks
             .iter()
@@ -421,19 +417,16 @@ fn check_resumable(dir: &Path, initial: &Allocation, dynamic: bool) -> Result<()
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !dynamic && state.allocation.ranks != initial.ranks {
-        return Err(Error::Config {
-            field: "checkpoint".into(),
-            reason: format!(
-                "{} holds a run of another allocation ({}) than the method chooses now ({}); \
-                 delete that folder to train the child from the start",
-                ckpt.display(),
-                slots(&state.allocation),
-                slots(initial),
-            ),
-        });
+    Error::Config {
+        field: "checkpoint".into(),
+        reason: format!(
+            "{} holds a run of another allocation ({}) than the method chooses now ({}); \
+             delete that folder to train the child from the start",
+            dir.display(),
+            slots(saved),
+            slots(chosen),
+        ),
     }
-    Ok(())
 }
 
 /// The batches proxies score on: the first `scoring_batches` training batches, unshuffled.

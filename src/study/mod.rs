@@ -52,9 +52,7 @@ pub mod twin;
 pub use claim::{ClaimPolicy, Worker};
 pub use config::{Order, StudyConfig, KIND_CHILD, KIND_PARENT, SEEDS};
 pub use dynamic::DynamicHook;
-pub use execute::{
-    execute_method, has_checkpoint, prepare_method, MethodOutput, Prepared, TrainExtras,
-};
+pub use execute::{execute_method, prepare_method, MethodOutput, Prepared, TrainExtras};
 pub use methods::{AllocatorSpec, Method, Space};
 pub use plan::{ChildPlan, Plan};
 pub use predictions::PredictionsOutcome;

@@ -180,6 +180,12 @@ pub fn restore(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW, device: &Dev
     opt.load(&dir.join(OPTIMIZER_FILE), device)
 }
 
+/// The checkpoint directory in `dir` (a checkpoint directory, or a run output directory holding
+/// one in `checkpoint/`), if there is one.
+pub fn locate(dir: &Path) -> Option<PathBuf> {
+    resolve(dir).ok()
+}
+
 fn resolve(dir: &Path) -> Result<PathBuf> {
     if dir.join(STATE_FILE).is_file() {
         return Ok(dir.to_path_buf());

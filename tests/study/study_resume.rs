@@ -3,34 +3,9 @@
 //! same dev metrics after every epoch, same allocation, same re-allocations, same predictions.
 
 use crate::study_util::*;
-use heterolora::model::SequenceClassifier;
-use heterolora::search::Allocation;
-use heterolora::study::{has_checkpoint, ChildPlan, ChildRecord, StudyConfig};
-use heterolora::train::{HookState, StopFlag, TrainHook};
-use heterolora::Result;
+use heterolora::study::{ChildPlan, ChildRecord, StudyConfig};
+use heterolora::train::{checkpoint, TrainHook};
 use std::path::Path;
-
-/// Stops the run after optimiser step `at + 1` (the hook runs before step `at`).
-struct StopAt {
-    at: usize,
-    flag: StopFlag,
-}
-
-impl TrainHook for StopAt {
-    fn name(&self) -> &str {
-        "stop_at"
-    }
-    fn before_step(
-        &mut self,
-        _model: &mut SequenceClassifier,
-        state: &mut HookState<'_>,
-    ) -> Result<Option<Allocation>> {
-        if state.step == self.at {
-            self.flag.stop();
-        }
-        Ok(None)
-    }
-}
 
 /// Runs the study once; the child of `method` (if any) is stopped after `steps` steps.
 fn run_stopping(dir: &Path, cfg: &StudyConfig, stop: Option<(&'static str, usize)>) -> Vec<String> {
@@ -106,7 +81,10 @@ fn a_stopped_child_resumes_to_the_uninterrupted_result() {
     let dynamic_ckpt = cfg.checkpoint_dir("dynamic-grad-norm", 0);
 
     run_stopping(dir.path(), &cfg, Some(("uniform-r2", 6)));
-    assert!(has_checkpoint(&uniform_ckpt), "no checkpoint kept");
+    assert!(
+        checkpoint::locate(&uniform_ckpt).is_some(),
+        "no checkpoint kept"
+    );
     assert!(!cfg.children_dir().join("uniform-r2-seed0.json").exists());
 
     let lines = run_stopping(dir.path(), &cfg, Some(("dynamic-grad-norm", 11)));
@@ -120,7 +98,7 @@ fn a_stopped_child_resumes_to_the_uninterrupted_result() {
         !uniform_ckpt.exists(),
         "a finished child keeps no checkpoint"
     );
-    assert!(has_checkpoint(&dynamic_ckpt));
+    assert!(checkpoint::locate(&dynamic_ckpt).is_some());
 
     run_stopping(dir.path(), &cfg, None);
     assert!(
@@ -157,7 +135,7 @@ fn a_checkpoint_of_another_allocation_is_refused_not_trained_on() {
         "{e}"
     );
     assert!(
-        has_checkpoint(&to),
+        checkpoint::locate(&to).is_some(),
         "the checkpoint is left for the user to judge"
     );
 }

@@ -7,8 +7,10 @@ use heterolora::adapters::ModelDims;
 use heterolora::data::{EncodedDataset, EncodedExample, Label, Split, Task};
 use heterolora::model::{BertConfig, SequenceClassifier};
 use heterolora::rng::Rng;
+use heterolora::search::Allocation;
 use heterolora::study::{Loaded, Method, Protocol, Study, StudyConfig, StudySource};
 use heterolora::tracking::Tracker;
+use heterolora::train::{HookState, StopFlag, TrainHook};
 use heterolora::{Error, Result};
 use std::path::Path;
 
@@ -106,4 +108,26 @@ pub fn study(dir: &Path, cfg: StudyConfig, fail_seeds: Vec<u64>) -> Study {
     // One process: the settle time only guards against claims written at the same moment.
     s.claims.settle = std::time::Duration::from_millis(20);
     s
+}
+
+/// Stops the run after optimiser step `at + 1` (the hook runs before step `at`).
+pub struct StopAt {
+    pub at: usize,
+    pub flag: StopFlag,
+}
+
+impl TrainHook for StopAt {
+    fn name(&self) -> &str {
+        "stop_at"
+    }
+    fn before_step(
+        &mut self,
+        _model: &mut SequenceClassifier,
+        state: &mut HookState<'_>,
+    ) -> Result<Option<Allocation>> {
+        if state.step == self.at {
+            self.flag.stop();
+        }
+        Ok(None)
+    }
 }

@@ -2,7 +2,7 @@
 //! the NaN stop with a readable failed run, interruption, schedule shape in the logged metrics,
 //! and learning something at all.
 
-use crate::study_util::synthetic;
+use crate::study_util::{synthetic, StopAt};
 use candle_core::{DType, Device, Tensor};
 use heterolora::data::{EncodedDataset, Label, Split, Task};
 use heterolora::model::{BertConfig, SequenceClassifier};
@@ -52,28 +52,6 @@ fn values(t: &Trainer) -> Vec<(String, Vec<f32>)> {
             )
         })
         .collect()
-}
-
-/// Stops the run after optimiser step `at + 1` (the hook runs before step `at`).
-struct StopAt {
-    at: usize,
-    flag: StopFlag,
-}
-
-impl TrainHook for StopAt {
-    fn name(&self) -> &str {
-        "stop_at"
-    }
-    fn before_step(
-        &mut self,
-        _model: &mut SequenceClassifier,
-        state: &mut HookState<'_>,
-    ) -> Result<Option<Allocation>> {
-        if state.step == self.at {
-            self.flag.stop();
-        }
-        Ok(None)
-    }
 }
 
 #[test]
