@@ -13,6 +13,7 @@
 //!   behind `heterolora plot curves|budget|timeline`).
 
 pub mod charts;
+mod paths;
 mod predictions;
 mod scoreset;
 mod settings;
@@ -20,8 +21,9 @@ mod sweep;
 mod workspace;
 
 pub use charts::BudgetColumns;
+pub use paths::{display_path, relative_path, space_name};
 pub use predictions::{predicted_classes, Misclassified, PredictionReport};
 pub use scoreset::ScoreSet;
 pub use settings::Settings;
 pub use sweep::{Sweep, SweepTrial};
-pub use workspace::{display_path, relative_path, space_name, HtmlPreview, Workspace};
+pub use workspace::{HtmlPreview, Workspace};

@@ -1,7 +1,7 @@
 //! [`Workspace`]: a model, a task's data and a tracker behind one owned handle, so that a whole
 //! experiment (score, search, train, query, plot) is a few notebook cells.
 
-use super::charts::{self, BudgetColumns};
+use super::paths::{display_path, space_name};
 use super::predictions::PredictionReport;
 use super::scoreset::ScoreSet;
 use super::settings::Settings;
@@ -9,16 +9,14 @@ use super::sweep::{Sweep, SweepTrial};
 use crate::adapters::{ModelDims, SearchSpace, SlotId, SlotSizes, SlotTable};
 use crate::assets::{self, ModelFolder};
 use crate::data::{load_split, Split, Task};
-use crate::display::{emit_evcxr, HtmlTable};
 use crate::model::{AdaptedClassifier, AssetLoader, Classifier};
-use crate::plot::{AllocationHeatmap, CurvesPlot, Figure, ScoreHeatmap};
 use crate::predict::{self, Which};
 use crate::proxy::{self, FreshAdapters, Proxy, Scores, ScoringData};
 use crate::rng::Rng;
 use crate::search::{
     Allocation, BudgetSpec, DynamicSchedule, HeterogeneousParams, TopKParams, UniformParams,
 };
-use crate::tracking::{MetricHistory, Run, RunLogger, RunStatus, RunTable, Tracker};
+use crate::tracking::{Run, RunLogger, RunStatus, Tracker};
 use crate::train::dynamic::DynamicReallocator;
 use crate::train::job::DEFAULT_MODEL as DEFAULT_MODEL_NAME;
 use crate::train::{TrainConfig, TrainJob, TrainResult};
@@ -26,6 +24,9 @@ use crate::{Error, Result};
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+mod views;
+pub use views::HtmlPreview;
 
 /// The base model, a GLUE task's scoring batches and a tracker experiment.
 ///
@@ -429,12 +430,6 @@ impl Workspace {
         trainer.add_hook(Box::new(re)).fit(&mut run)
     }
 
-    /// The re-allocation timeline of a [`Workspace::train_dynamic`] run (id or id prefix): which
-    /// slots were on after each re-allocation.
-    pub fn timeline(&self, run_id: &str) -> Result<Figure> {
-        charts::timeline(&self.tracker, run_id)?.render()
-    }
-
     // ---- saved adapters and predictions -------------------------------------------------------
 
     /// The folder of a training run's saved adapters (PEFT format: `adapter_config.json`,
@@ -557,176 +552,6 @@ impl Workspace {
         })?;
         Ok(sweep)
     }
-
-    // ---- queries and charts -------------------------------------------------------------------
-
-    /// Every run of this workspace's experiment, newest first, without tag columns.
-    pub fn runs(&self) -> Result<RunTable> {
-        self.runs_where("")
-    }
-
-    /// Runs of this experiment matching an MLflow filter (`"params.allocation.method = 'topk'"`).
-    /// Columns that hold this machine's paths (the artifact folder, the model and data folders)
-    /// are left out; [`Workspace::tracker`]'s `search_runs` has them.
-    pub fn runs_where(&self, filter: &str) -> Result<RunTable> {
-        let t = self
-            .tracker
-            .search_runs(&[&self.experiment], filter, &[])?
-            .without_tags()?;
-        let keep: Vec<String> = t
-            .df()
-            .get_column_names()
-            .iter()
-            .map(|c| c.to_string())
-            .filter(|c| !PATH_COLUMNS.contains(&c.as_str()))
-            .collect();
-        let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
-        t.select(&keep)
-    }
-
-    /// The training runs of this experiment, with the columns that compare them.
-    pub fn training_runs(&self) -> Result<RunTable> {
-        let t =
-            self.tracker
-                .search_runs(&[&self.experiment], "tags.heterolora.kind = 'train'", &[])?;
-        let wanted = [
-            "run_name",
-            "status",
-            "params.allocation.method",
-            "params.allocation.proxy",
-            "params.allocation.num_slots",
-            "params.allocation.adapter_params",
-            "metrics.train_loss",
-            "metrics.dev_accuracy",
-            "metrics.dev_f1",
-            "metrics.best_dev_accuracy",
-        ];
-        let have: Vec<&str> = wanted
-            .iter()
-            .copied()
-            .filter(|c| t.df().get_column_names().iter().any(|n| n.as_str() == *c))
-            .collect();
-        t.select(&have)
-    }
-
-    /// One metric's history in a run (chart and summary in a notebook).
-    pub fn history(&self, run_id: &str, key: &str) -> Result<MetricHistory> {
-        self.tracker.metric_history(run_id, key)
-    }
-
-    /// Training curves of runs (ids or id prefixes) from the tracker, one panel per metric.
-    pub fn curves(&self, run_ids: &[String], metrics: &[&str]) -> Result<Figure> {
-        let ids: Vec<&str> = run_ids.iter().map(String::as_str).collect();
-        charts::curves(&self.tracker, &ids, metrics)?.render()
-    }
-
-    /// As [`Workspace::curves`], returning the chart to adjust (smoothing, title, size).
-    pub fn curves_plot(&self, run_ids: &[String], metrics: &[&str]) -> Result<CurvesPlot> {
-        let ids: Vec<&str> = run_ids.iter().map(String::as_str).collect();
-        charts::curves(&self.tracker, &ids, metrics)
-    }
-
-    /// Dev metric (`metric`, e.g. `best_dev_accuracy`) against adapter parameters for the
-    /// finished training runs of this experiment that match `filter`.
-    pub fn budget_plot(&self, filter: &str, metric: &str) -> Result<Figure> {
-        charts::budget(
-            &self.tracker,
-            &[&self.experiment],
-            filter,
-            &BudgetColumns::for_metric(metric),
-        )?
-        .render()
-    }
-
-    /// Heat map of an allocation (layers by slot kind, coloured by rank).
-    pub fn plot_allocation(&self, alloc: &Allocation) -> Result<Figure> {
-        match self.model {
-            Classifier::Encoder(_) => AllocationHeatmap::new(alloc).render(),
-            Classifier::Decoder(_) => AllocationHeatmap::new(alloc)
-                .slot_table(&self.slot_table())
-                .render(),
-        }
-    }
-
-    /// Heat map of scores, outlining the slots `alloc` enables when given.
-    pub fn plot_scores(&self, scores: &Scores, alloc: Option<&Allocation>) -> Result<Figure> {
-        let mut h = ScoreHeatmap::new(scores);
-        if let Some(a) = alloc {
-            h = h.allocation(a);
-        }
-        h.render()
-    }
-
-    /// The workspace as an HTML summary.
-    pub fn to_html(&self) -> String {
-        let mut t = HtmlTable::new(["", ""]).caption("heterolora workspace");
-        let rows = [
-            ("task", self.task.name().to_string()),
-            ("model", display_path(&self.model_dir)),
-            ("GLUE data", display_path(&self.glue_dir)),
-            ("device", crate::device::device_name(&self.device)),
-            (
-                "model",
-                format!(
-                    "{} layers, hidden {}, {} labels",
-                    self.dims().num_layers,
-                    self.dims().hidden_size,
-                    self.task.num_labels()
-                ),
-            ),
-            (
-                "scoring batches",
-                format!(
-                    "{} x {} examples, max_len {}",
-                    self.scoring.len(),
-                    self.scoring.batch_size,
-                    self.settings.max_len
-                ),
-            ),
-            ("training examples", self.num_train.to_string()),
-            (
-                "dev examples",
-                self.settings
-                    .dev_limit
-                    .map_or("all".to_string(), |n| format!("first {n}")),
-            ),
-            (
-                "tracker",
-                format!(
-                    "{} (experiment `{}`)",
-                    display_path(self.tracker.path()),
-                    self.experiment
-                ),
-            ),
-            ("loaded in", format!("{:.1} s", self.load_seconds)),
-        ];
-        for (k, v) in rows {
-            t.push_row([k.to_string(), v]);
-        }
-        t.to_html()
-    }
-
-    pub fn evcxr_display(&self) {
-        emit_evcxr(&[
-            ("text/plain", &format!("{self}")),
-            ("text/html", &self.to_html()),
-        ]);
-    }
-}
-
-impl std::fmt::Display for Workspace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Workspace: {} on {} ({} scoring batches, {} training examples), tracker {} / {}",
-            self.task.name(),
-            display_path(&self.model_dir),
-            self.scoring.len(),
-            self.num_train,
-            display_path(self.tracker.path()),
-            self.experiment
-        )
-    }
 }
 
 /// What a workspace sizes allocations with: BERT's dims, as they always were, or a decoder's slot
@@ -760,94 +585,5 @@ impl SlotSizes for Sizes {
             Sizes::Bert(d) => d.kind_dims(kind),
             Sizes::Table(t) => t.kind_dims(kind),
         }
-    }
-}
-
-/// Ready-made HTML (a dataset preview) that displays in evcxr.
-#[derive(Debug, Clone)]
-pub struct HtmlPreview(pub String);
-
-impl HtmlPreview {
-    pub fn to_html(&self) -> String {
-        self.0.clone()
-    }
-    pub fn evcxr_display(&self) {
-        emit_evcxr(&[("text/html", &self.0)]);
-    }
-}
-
-/// Run-table columns whose values are paths on the machine that ran them.
-const PATH_COLUMNS: [&str; 4] = [
-    "artifact_uri",
-    "params.model",
-    "params.glue_dir",
-    "params.output",
-];
-
-/// `path` relative to `base` or to one of its two parent folders (`../x`, `../../x`), else as it
-/// is: how notebooks print paths, so that their saved outputs name no machine's folders.
-pub fn relative_path(path: &Path, base: &Path) -> String {
-    for (ups, dir) in base.ancestors().take(3).enumerate() {
-        if dir.parent().is_none() {
-            break; // never relative to the file-system root
-        }
-        if let Ok(rest) = path.strip_prefix(dir) {
-            let mut s = "../".repeat(ups);
-            s.push_str(&rest.display().to_string());
-            if s.is_empty() {
-                s.push('.');
-            }
-            return s.trim_end_matches('/').to_string();
-        }
-    }
-    path.display().to_string()
-}
-
-/// `path` as [`relative_path`] shows it from the working directory (a notebook's folder).
-pub fn display_path(path: &Path) -> String {
-    match std::env::current_dir() {
-        Ok(cwd) if path.is_absolute() => relative_path(path, &cwd),
-        _ => path.display().to_string(),
-    }
-}
-
-/// `q,v` for the LoRA query/value space: the kinds' short names.
-pub fn space_name(space: &SearchSpace) -> String {
-    space
-        .kinds
-        .iter()
-        .map(|k| k.short())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_shown_relative_to_the_notebook_folder() {
-        let t = std::env::temp_dir();
-        let base = t.join("u/proj/notebooks");
-        let rel = |p: PathBuf| relative_path(&p, &base);
-        assert_eq!(
-            rel(t.join("u/proj/notebooks/tracking/mlflow.db")),
-            "tracking/mlflow.db"
-        );
-        assert_eq!(rel(t.join("u/proj/datasets/glue")), "../datasets/glue");
-        assert_eq!(rel(t.join("u/other/x")), "../../other/x");
-        assert_eq!(rel(t.join("u/proj/notebooks")), ".");
-        let outside = t.join("models/m");
-        assert_eq!(
-            rel(outside.clone()),
-            outside.display().to_string(),
-            "not below the two parents"
-        );
-        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a")), "b");
-        assert_eq!(
-            relative_path(Path::new("/x/y"), Path::new("/a")),
-            "/x/y",
-            "never relative to the root"
-        );
     }
 }
