@@ -6,12 +6,25 @@ use candle_core::Device;
 /// Parse a device spec as given on the command line (`auto`, `cpu`, `cuda`, `cuda:N`).
 ///
 /// `auto` picks CUDA device 0 when the crate was built with the `cuda` feature and a GPU is present,
-/// else the CPU. Asking for CUDA in a build without the feature is an error that says how to fix it.
+/// else the CPU (a CUDA build that finds no usable GPU says so on stderr). Asking for CUDA in a
+/// build without the feature, or on a machine where the driver finds no GPU, is an error that says
+/// how to fix it.
 pub fn parse_device(spec: &str) -> Result<Device> {
     let spec = spec.trim().to_ascii_lowercase();
     match spec.as_str() {
         "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(Device::cuda_if_available(0)?),
+        "auto" if candle_core::utils::cuda_is_available() => match Device::new_cuda(0) {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                // A CUDA binary on a machine without a GPU: the CPU is what `auto` promises.
+                eprintln!(
+                    "note: --device auto: no usable CUDA device ({}); using the CPU",
+                    without_backtrace(&e)
+                );
+                Ok(Device::Cpu)
+            }
+        },
+        "auto" => Ok(Device::Cpu),
         s if s == "cuda" || s.starts_with("cuda:") => {
             let ordinal = match s.strip_prefix("cuda:") {
                 None => 0,
@@ -26,9 +39,32 @@ pub fn parse_device(spec: &str) -> Result<Device> {
                     "this build has no CUDA support: rebuild with `--features cuda` (needs nvcc) or use `--device cpu`",
                 ));
             }
-            Ok(Device::new_cuda(ordinal)?)
+            Device::new_cuda(ordinal).map_err(|e| no_usable_gpu(s, &e))
         }
         other => Err(Error::invalid("device", other, "auto, cpu, cuda or cuda:N")),
+    }
+}
+
+/// The error for a CUDA device the driver cannot open: candle's bare `DriverError(...)` names
+/// neither the cause nor the way out.
+fn no_usable_gpu(spec: &str, e: &candle_core::Error) -> Error {
+    Error::Config {
+        field: "device".into(),
+        reason: format!(
+            "{spec}: the CUDA driver could not open it ({}). Check that a GPU is visible \
+             (`nvidia-smi`, CUDA_VISIBLE_DEVICES) and that libcuda.so.1 is the NVIDIA driver's, \
+             not the build's link stub; or use `--device cpu` (`auto` falls back to the CPU)",
+            without_backtrace(e)
+        ),
+    }
+}
+
+/// candle's message without the backtrace it attaches when `RUST_BACKTRACE` is set: one line
+/// for a user-facing error.
+fn without_backtrace(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => inner.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -54,6 +90,30 @@ mod tests {
         if !candle_core::utils::cuda_is_available() {
             let err = parse_device("cuda:0").unwrap_err().to_string();
             assert!(err.contains("--features cuda"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_unopenable_gpu_is_one_line_naming_the_way_out() {
+        let driver = candle_core::Error::Msg("DriverError(CUDA_ERROR_NO_DEVICE)".into());
+        let traced = candle_core::Error::WithBacktrace {
+            inner: Box::new(candle_core::Error::Msg(
+                "DriverError(CUDA_ERROR_NO_DEVICE)".into(),
+            )),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        for e in [driver, traced] {
+            let msg = no_usable_gpu("cuda:1", &e).to_string();
+            assert!(!msg.contains('\n'), "{msg}");
+            for needle in [
+                "`device`",
+                "cuda:1",
+                "CUDA_ERROR_NO_DEVICE",
+                "nvidia-smi",
+                "--device cpu",
+            ] {
+                assert!(msg.contains(needle), "{needle} not in {msg}");
+            }
         }
     }
 }

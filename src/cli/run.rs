@@ -123,6 +123,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut source = AssetSource::new(args.assets.model.as_deref(), args.assets.glue.as_deref());
     // Missing assets fail here, naming the fetch command, before any run is created.
     source.check(task)?;
+    // So is a device that cannot be opened.
+    crate::device::parse_device(&protocol.device)?;
     let dims = source.dims()?;
     let budget = method.budget(&dims)?;
     let tracker = Tracker::open_or_default(args.tracking_uri.as_deref())?;

@@ -176,6 +176,8 @@ impl TrainArgs {
 /// Run `heterolora train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut job = args.job()?;
+    // A device that cannot be opened fails before a run is created.
+    crate::device::parse_device(&job.config.device)?;
     let tracker = Tracker::open_or_default(args.tracking_uri.as_deref())?;
     let mut run = match &job.run_id {
         // A resumed run keeps logging to the run that wrote the checkpoint, when it still exists.

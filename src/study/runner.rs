@@ -215,6 +215,8 @@ impl Study {
     pub fn run(&mut self, on_event: &mut dyn FnMut(&str)) -> Result<StudyOutcome> {
         let plan = self.plan()?;
         self.source.check(self.cfg.task)?;
+        // A device that cannot be opened fails here once, not in every child.
+        crate::device::parse_device(&self.cfg.protocol.device)?;
         let mut parent = self.open_parent()?;
         let all: Vec<usize> = (0..plan.children.len()).collect();
         let id = parent.run_id().to_string();
@@ -263,6 +265,7 @@ impl Study {
         };
         if indices.iter().any(|&i| !plan.children[i].done) {
             self.source.check(self.cfg.task)?;
+            crate::device::parse_device(&self.cfg.protocol.device)?;
         }
         let out = self.run_children(&plan, &indices, &parent.info.run_id, &mut None, on_event)?;
         if self.all_done(&plan)? {

@@ -193,7 +193,7 @@ fn build_script_targets_hopper_in_its_own_target_dir_without_rustflags() {
         "nice -n 19 \"$venv/bin/pip\" install",
         "scripts/make-libcuda-stub.py",
         "strip -o dist/heterolora-cuda",
-        "xz -6",
+        "xz --x86 --lzma2=preset=9e",
     ] {
         assert!(s.contains(needle), "build-cuda.sh lacks `{needle}`");
     }
