@@ -77,6 +77,44 @@ pub fn device_name(device: &Device) -> String {
     }
 }
 
+/// Process-wide CPU settings for a program whose hot loops are heterolora's: the allocator tuning
+/// of [`tune_allocator`], and candle's element-wise thread pool told to sleep between ops instead
+/// of spinning. That pool (separate from the rayon pool the matmuls and fused kernels use) spins
+/// 25,000 times after each of its ops; with only the gradient sums and a few small ops left on
+/// it, its worker spent 8% of a training step's samples spinning on a core the matmuls needed.
+///
+/// Call it first thing in `main`, before any thread starts: it sets an environment variable
+/// (`CANDLE_BARRIER_POOL_SPIN_LIMIT`, left alone when already set).
+pub fn configure_process() {
+    tune_allocator();
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0");
+    }
+}
+
+/// Keep freed tensor buffers in the process instead of handing them back to the kernel.
+///
+/// glibc serves allocations above its mmap threshold (128 KiB, growing only after a freed block)
+/// with fresh `mmap`s and unmaps them on free, so every training step page-faults its activations
+/// (a few MiB each) in again: on all-MiniLM-L6-v2 with batches of 32 that was 58% of the CPU time
+/// spent in the kernel and 10.2 examples/s; with a 32 MiB threshold and no trimming, 17.3
+/// (`heterolora bench train --bucket --steps 10`). Idempotent and cheap; called by the CLI, [`crate::notebook::Workspace`],
+/// `Trainer::fit` and the benchmarks. A no-op off glibc.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: mallopt only changes allocator parameters; 32 MiB is glibc's documented
+            // maximum mmap threshold on 64-bit targets.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,43 +153,5 @@ mod tests {
                 assert!(msg.contains(needle), "{needle} not in {msg}");
             }
         }
-    }
-}
-
-/// Process-wide CPU settings for a program whose hot loops are heterolora's: the allocator tuning
-/// of [`tune_allocator`], and candle's element-wise thread pool told to sleep between ops instead
-/// of spinning. That pool (separate from the rayon pool the matmuls and fused kernels use) spins
-/// 25,000 times after each of its ops; with only the gradient sums and a few small ops left on
-/// it, its worker spent 8% of a training step's samples spinning on a core the matmuls needed.
-///
-/// Call it first thing in `main`, before any thread starts: it sets an environment variable
-/// (`CANDLE_BARRIER_POOL_SPIN_LIMIT`, left alone when already set).
-pub fn configure_process() {
-    tune_allocator();
-    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
-        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0");
-    }
-}
-
-/// Keep freed tensor buffers in the process instead of handing them back to the kernel.
-///
-/// glibc serves allocations above its mmap threshold (128 KiB, growing only after a freed block)
-/// with fresh `mmap`s and unmaps them on free, so every training step page-faults its activations
-/// (a few MiB each) in again: on all-MiniLM-L6-v2 with batches of 32 that was 58% of the CPU time
-/// spent in the kernel and 10.2 examples/s; with a 32 MiB threshold and no trimming, 17.3
-/// (`heterolora bench train --bucket --steps 10`). Idempotent and cheap; called by the CLI, [`crate::notebook::Workspace`],
-/// `Trainer::fit` and the benchmarks. A no-op off glibc.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            // SAFETY: mallopt only changes allocator parameters; 32 MiB is glibc's documented
-            // maximum mmap threshold on 64-bit targets.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-            }
-        });
     }
 }
