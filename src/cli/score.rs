@@ -193,14 +193,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         ));
         files.push(path);
         if let Some(r) = run.as_mut() {
-            let mut metrics: Vec<(String, f64)> = s
-                .values
-                .iter()
-                .map(|(slot, v)| (format!("{}.{slot}", s.proxy), *v))
-                .collect();
-            metrics.push((format!("{}.seconds", s.proxy), s.seconds));
-            r.log_metrics(&metrics, 0)?;
-            r.log_json(s, &format!("scores.{}.json", s.proxy))?;
+            r.log_scores(s)?;
         }
     }
     let run_id = run.as_ref().map(|r| r.run_id().to_string());

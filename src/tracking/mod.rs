@@ -43,6 +43,7 @@ pub mod query;
 pub mod rest;
 pub mod run;
 pub mod schema;
+mod scores;
 pub mod store;
 pub mod table;
 pub mod tags;

@@ -271,14 +271,7 @@ impl Workspace {
             }
         };
         for s in &all {
-            let mut metrics: Vec<(String, f64)> = s
-                .values
-                .iter()
-                .map(|(slot, v)| (format!("{}.{slot}", s.proxy), *v))
-                .collect();
-            metrics.push((format!("{}.seconds", s.proxy), s.seconds));
-            run.log_metrics(&metrics, 0)?;
-            run.log_json(s, &format!("scores.{}.json", s.proxy))?;
+            run.log_scores(s)?;
         }
         run.end(RunStatus::Finished)?;
         Ok(ScoreSet::new(all))
