@@ -9,6 +9,11 @@ tokenised with the model's tokenizer.json, truncated to --max-len and padded to 
 of each batch (or, with --bucket, batches of pairs sorted by length). One "step" is
 forward + backward + clip-free optimiser step + zero_grad.
 
+With --dtype bf16 the step is the usual PEFT mixed-precision set-up, the counterpart of
+`heterolora bench train --precision bf16`: the model loaded with torch_dtype=bfloat16, the LoRA
+factors and the classifier head (every trainable parameter) in float32, and the forward under
+torch.autocast(bfloat16).
+
 Needs torch, transformers, peft and tokenizers (not a dependency of the Rust crate; run by hand):
 
     python3 scripts/bench_peft_train_step.py \
@@ -46,6 +51,8 @@ def main():
     ap.add_argument("--model", default=os.environ.get("HETEROLORA_MODEL_DIR", "datasets/models/all-MiniLM-L6-v2"))
     ap.add_argument("--glue", default=os.environ.get("HETEROLORA_GLUE_DIR", "datasets/glue"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"],
+                    help="bf16: bf16 frozen model, f32 trainable parameters, forward under autocast")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-len", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20, help="timed steps")
@@ -97,18 +104,27 @@ def main():
     while len(batches) < n_batches:  # fewer pairs than asked: cycle
         batches.append(batches[len(batches) % max(1, len(batches))])
 
-    model = BertForSequenceClassification.from_pretrained(args.model, num_labels=2)
+    bf16 = args.dtype == "bf16"
+    model = BertForSequenceClassification.from_pretrained(
+        args.model, num_labels=2, torch_dtype=torch.bfloat16 if bf16 else torch.float32
+    )
     cfg = LoraConfig(
         task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"]
     )
     model = get_peft_model(model, cfg).to(device)
+    if bf16:
+        # PEFT upcasts the LoRA factors itself; the head it copies to train stays bf16 unless told.
+        for p in model.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()
     model.train()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-4, weight_decay=0.01)
 
     def step(b):
         ids, tt, mask, labels = b
-        out = model(input_ids=ids, token_type_ids=tt, attention_mask=mask, labels=labels)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(input_ids=ids, token_type_ids=tt, attention_mask=mask, labels=labels)
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -140,6 +156,7 @@ def main():
     report = {
         "framework": f"torch {torch.__version__} + peft",
         "device": str(device),
+        "precision": args.dtype,
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
         "max_len": args.max_len,
@@ -161,7 +178,7 @@ def main():
         profile(torch, step, batches[args.warmup :], args.profile)
     print(json.dumps(report))
     print(
-        f"torch+peft {device}: {report['examples_per_sec']:.2f} examples/s wall, "
+        f"torch+peft {device} {args.dtype}: {report['examples_per_sec']:.2f} examples/s wall, "
         f"{report['examples_per_cpu_sec'] or 0:.2f} examples per CPU-second, "
         f"{report['ms_per_step']:.0f} ms/step, peak {peak:.0f} MiB ({peak_kind}), "
         f"{trainable} trainable params",

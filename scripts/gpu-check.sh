@@ -14,7 +14,9 @@
 #            the losses should agree within 1e-3 relative (gpu-check-summary.json: parity.pass).
 #   bench    the training step, heterolora vs PyTorch + PEFT (scripts/bench_peft_train_step.py) on the same
 #            device and batches, batch 8, 32 and 256: examples/s, each tool's own peak memory, and the
-#            largest whole-GPU memory.used sampled with nvidia-smi every 100 ms while it ran.
+#            largest whole-GPU memory.used sampled with nvidia-smi every 100 ms while it ran; then bf16 mixed
+#            precision (--precision bf16 / --dtype bf16) at GPU_CHECK_BF16_SIZES (default 32 256; summary keys
+#            "32-bf16", "256-bf16").
 #   study    the paper protocol on MRPC (or GPU_CHECK_TASK: rte) (20 epochs, batch 8, lr 2e-4), core methods x seeds, GPU_CHECK_JOBS
 #            children at once (one process per child, each its own tracker; the child records land in
 #            results/<task>-paper/children/ as the study writes them, so a later `heterolora study` resumes).
@@ -183,26 +185,35 @@ done
 # ---- bench: heterolora vs PyTorch + PEFT, same device, same batches ----
 if [ "$mode" = gpu ]; then
   sizes="8 32 256"; bsteps=20; bwarm=3; bsteps_large=10
+  bf16_sizes=${GPU_CHECK_BF16_SIZES:-32 256}
   peft_ok=1
 else
   sizes="4 8 16"; bsteps=2; bwarm=1; bsteps_large=2
+  bf16_sizes=${GPU_CHECK_BF16_SIZES:-4}   # bf16 is slow on the CPU: one size shows the flow works
   if "$py" -c 'import torch, peft, transformers, tokenizers' 2>/dev/null; then peft_ok=1; else peft_ok=0; fi
 fi
 [ "$peft_ok" = 1 ] || { say "PyTorch + PEFT: skipped ($py lacks torch/peft/transformers; set GPU_CHECK_PYTHON)"; rec kind=bench impl=peft status=skipped-no-torch; }
-for bs in $sizes; do
-  n=$bsteps; [ "$bs" -ge 128 ] && n=$bsteps_large
-  sample_start "hl-$bs"
-  step "bench-heterolora-b$bs" 120 "$bin" bench train --device "$device" --batch-size "$bs" --steps "$n" --warmup "$bwarm"
-  rec kind=bench impl=heterolora batch:="$bs" steps:="$n" gpu_mem_used_max_mib:="$(sample_stop "hl-$bs")" \
-    result:="$(last_json "bench-heterolora-b$bs" || true)"
+# bench_pair BATCH PRECISION: heterolora, then PyTorch + PEFT, the same batches at that precision
+bench_pair() {
+  local bs=$1 prec=$2 n=$bsteps sfx=""
+  [ "$bs" -ge 128 ] && n=$bsteps_large
+  [ "$prec" = f32 ] || sfx="-$prec"
+  sample_start "hl-$bs$sfx"
+  step "bench-heterolora-b$bs$sfx" 120 "$bin" bench train --device "$device" --batch-size "$bs" --steps "$n" \
+    --warmup "$bwarm" --precision "$prec"
+  rec kind=bench impl=heterolora batch:="$bs" precision="$prec" steps:="$n" \
+    gpu_mem_used_max_mib:="$(sample_stop "hl-$bs$sfx")" result:="$(last_json "bench-heterolora-b$bs$sfx" || true)"
   if [ "$peft_ok" = 1 ]; then
     pdev=$([ "$mode" = gpu ] && echo cuda || echo cpu)
-    sample_start "peft-$bs"
-    step "bench-peft-b$bs" 150 "$py" scripts/bench_peft_train_step.py --device "$pdev" --batch-size "$bs" --steps "$n" --warmup "$bwarm"
-    rec kind=bench impl=peft batch:="$bs" steps:="$n" gpu_mem_used_max_mib:="$(sample_stop "peft-$bs")" \
-      result:="$(last_json "bench-peft-b$bs" || true)"
+    sample_start "peft-$bs$sfx"
+    step "bench-peft-b$bs$sfx" 150 "$py" scripts/bench_peft_train_step.py --device "$pdev" --batch-size "$bs" \
+      --steps "$n" --warmup "$bwarm" --dtype "$prec"
+    rec kind=bench impl=peft batch:="$bs" precision="$prec" steps:="$n" \
+      gpu_mem_used_max_mib:="$(sample_stop "peft-$bs$sfx")" result:="$(last_json "bench-peft-b$bs$sfx" || true)"
   fi
-done
+}
+for bs in $sizes; do bench_pair "$bs" f32; done
+for bs in $bf16_sizes; do bench_pair "$bs" bf16; done
 
 # ---- study: as much of the paper protocol as fits ----
 methods=${GPU_CHECK_METHODS:-uniform-r2,static-grad-norm,dynamic-grad-norm,random,uniform-r8}
@@ -278,7 +289,8 @@ parity["pass"] = ok
 bench = {}
 for r in recs:
     if r.get("kind") == "bench" and isinstance(r.get("result"), dict):
-        b = bench.setdefault(str(r["batch"]), {})
+        prec = r.get("precision", "f32")
+        b = bench.setdefault(str(r["batch"]) + ("" if prec == "f32" else "-" + prec), {})
         res = r["result"]
         mem, kind = res.get("peak_memory_mib"), res.get("peak_memory_kind")
         for k in ("cuda_max_memory_allocated_mib", "max_rss_mib"):  # the PyTorch script's keys

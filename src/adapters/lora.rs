@@ -6,6 +6,7 @@
 //! the alpha-test; it is not part of PEFT's format.
 
 use crate::model::nn::{kaiming_uniform_a_sqrt5, matmul_last};
+use crate::model::primitives::cast_to;
 use crate::rng::Rng;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
@@ -99,10 +100,14 @@ impl LoraAdapter {
         self.a.elem_count() + self.b.elem_count()
     }
 
-    /// `x [..., d_in] -> [..., d_out]`: effective_scaling * (x A^T) B^T.
+    /// `x [..., d_in] -> [..., d_out]`: effective_scaling * (x A^T) B^T, in `x`'s dtype. Under
+    /// mixed precision the factors are f32 and `x` bf16: they are cast to `x`'s dtype here, and
+    /// the casts carry the gradients back to the f32 variables.
     pub fn delta(&self, x: &Tensor) -> Result<Tensor> {
-        let h = matmul_last(x, &self.a.as_tensor().t()?)?;
-        let y = matmul_last(&h, &self.b.as_tensor().t()?)?;
+        let a = cast_to(self.a.as_tensor(), x.dtype())?;
+        let b = cast_to(self.b.as_tensor(), x.dtype())?;
+        let h = matmul_last(x, &a.t()?)?;
+        let y = matmul_last(&h, &b.t()?)?;
         Ok((y * self.effective_scaling())?)
     }
 

@@ -136,6 +136,7 @@ pub fn bench_scoring(cfg: &ScoreBenchConfig) -> Result<ScoreBenchReport> {
         warmup: cfg.warmup,
         bucket: true,
         fixed_len: false,
+        precision: crate::train::Precision::F32,
     })?;
     let device = parse_device(&cfg.device)?;
     // The loading path of every command: the folder checked, MRPC's training split encoded

@@ -7,7 +7,7 @@ use crate::adapters::Allocation;
 use crate::data::{EncodedDataset, Task};
 use crate::device::{device_name, parse_device};
 use crate::model::{AdaptedClassifier, AssetLoader, Classifier};
-use crate::train::{parse_allocation, TrainConfig, Trainer};
+use crate::train::{parse_allocation, Precision, TrainConfig, Trainer};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -30,6 +30,8 @@ pub struct BenchConfig {
     pub bucket: bool,
     /// Pad every batch to `max_len` tokens instead of to its longest pair.
     pub fixed_len: bool,
+    /// The frozen model's compute format (bf16: f32 adapters, head and loss).
+    pub precision: Precision,
 }
 
 impl Default for BenchConfig {
@@ -45,6 +47,7 @@ impl Default for BenchConfig {
             warmup: 3,
             bucket: false,
             fixed_len: false,
+            precision: Precision::F32,
         }
     }
 }
@@ -61,6 +64,9 @@ pub struct BenchReport {
     pub bucket: bool,
     #[serde(default)]
     pub fixed_len: bool,
+    /// `f32` or `bf16`; reports written before the choice existed are f32.
+    #[serde(default = "f32_name")]
+    pub precision: String,
     pub steps: usize,
     pub trainable_params: usize,
     /// Mean padded sequence length of the timed batches.
@@ -79,12 +85,17 @@ pub struct BenchReport {
     pub last_loss: f64,
 }
 
+fn f32_name() -> String {
+    Precision::F32.to_string()
+}
+
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "heterolora {}: {:.2} examples/s wall, {} examples per CPU-second, {:.0} ms/step, peak {} ({}), {} trainable params, batch {} x {:.1} tokens",
+            "heterolora {} {}: {:.2} examples/s wall, {} examples per CPU-second, {:.0} ms/step, peak {} ({}), {} trainable params, batch {} x {:.1} tokens",
             self.device,
+            self.precision,
             self.examples_per_sec,
             self.examples_per_cpu_sec.map_or("n/a".to_string(), |e| format!("{e:.2}")),
             self.ms_per_step,
@@ -112,6 +123,7 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
         .glue_dir(cfg.glue_dir.as_deref())
         .max_len(cfg.max_len)
         .device(&device)
+        .dtype(cfg.precision.dtype())
         .load()?;
     let train = loaded.train()?.clone();
     let dev = loaded.dev()?.clone();
@@ -156,6 +168,7 @@ pub fn bench_train_step(cfg: &BenchConfig) -> Result<BenchReport> {
         max_len: cfg.max_len,
         bucket: cfg.bucket,
         fixed_len: cfg.fixed_len,
+        precision: cfg.precision.to_string(),
         steps: cfg.steps,
         trainable_params,
         mean_padded_len: tokens as f64 / examples as f64,
@@ -196,7 +209,8 @@ fn time_steps<M: AdaptedClassifier>(
         .batch_size(cfg.batch_size)
         .max_len(cfg.max_len)
         .clip_norm(None)
-        .device(cfg.device.clone());
+        .device(cfg.device.clone())
+        .precision(cfg.precision);
     let device = model.device().clone();
     let mut trainer = Trainer::new(model, alloc, train.clone(), dev, tcfg)?;
     let lr = 5e-4;

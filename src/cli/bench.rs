@@ -41,6 +41,10 @@ pub struct BenchTrainArgs {
     /// Pad every batch to --max-len tokens (no dynamic padding).
     #[arg(long)]
     pub fixed_len: bool,
+    /// f32, or bf16 (bf16 frozen model, f32 adapters, head and loss; compare with
+    /// `bench_peft_train_step.py --dtype bf16`).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -59,6 +63,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 warmup: a.warmup,
                 bucket: a.bucket,
                 fixed_len: a.fixed_len,
+                precision: a.precision.parse()?,
             };
             let report = bench_train_step(&cfg)?;
             println!("{}", serde_json::to_string(&report)?);

@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// Device (cpu, cuda, cuda:N, auto); default: the protocol's.
     #[arg(long)]
     pub device: Option<String>,
+    /// f32 (default) or bf16 (bf16 frozen model, f32 adapters, head and loss: for GPUs).
+    #[arg(long)]
+    pub precision: Option<String>,
     #[command(flatten)]
     pub assets: crate::cli::assets::AssetArgs,
     /// Tracker store (path or sqlite:/// URI); default $MLFLOW_TRACKING_URI, else tracking/mlflow.db.
@@ -89,6 +92,9 @@ impl RunArgs {
         }
         if let Some(d) = &self.device {
             p.device = d.clone();
+        }
+        if let Some(x) = &self.precision {
+            p.precision = x.parse()?;
         }
         p.check()?;
         Ok(p)

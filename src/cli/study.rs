@@ -108,6 +108,11 @@ pub struct StudyOpts {
     /// Override the protocol's device (cpu, cuda, cuda:N, auto).
     #[arg(long)]
     pub device: Option<String>,
+    /// Override the protocol's precision: f32, or bf16 (bf16 frozen model, f32 adapters, head
+    /// and loss: for GPUs; slower on the CPU). A bf16 study is a different protocol: it does not
+    /// continue an f32 study's children.
+    #[arg(long)]
+    pub precision: Option<String>,
     #[command(flatten)]
     pub assets: crate::cli::assets::AssetArgs,
     /// Tracker store (path or sqlite:/// URI); default $MLFLOW_TRACKING_URI, else tracking/mlflow.db.
@@ -210,6 +215,9 @@ impl StudyOpts {
         if let Some(d) = &self.device {
             p.device = d.clone();
         }
+        if let Some(x) = &self.precision {
+            p.precision = x.parse()?;
+        }
         p.limit_train = self.limit_train.or(p.limit_train);
         p.check()?;
         let mut cfg = StudyConfig::new(task, p);
@@ -267,6 +275,7 @@ impl StudyOpts {
         opt("--head", self.head.clone());
         opt("--limit-train", self.limit_train.map(|v| v.to_string()));
         opt("--device", self.device.clone());
+        opt("--precision", self.precision.clone());
         opt(
             "--model",
             self.assets.model.as_ref().map(|p| p.display().to_string()),

@@ -90,6 +90,10 @@ pub struct TrainArgs {
     /// cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// f32, or bf16: the frozen model in bf16 with f32 adapters, head, LayerNorm statistics and
+    /// loss (mixed precision for GPUs; slower than f32 on the CPU).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
     /// No progress bar: plain lines per evaluation (CI logs).
     #[arg(long)]
     pub quiet: bool,
@@ -134,6 +138,7 @@ impl TrainArgs {
             .head(Some(self.head.parse()?))
             .mean_init(!self.no_mean_init)
             .device(self.device.clone())
+            .precision(self.precision.parse()?)
             .quiet(self.quiet)
             .checkpoint_every(self.checkpoint_every);
         cfg.check()?;
@@ -177,7 +182,13 @@ impl TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut job = args.job()?;
     // A device that cannot be opened fails before a run is created.
-    crate::device::parse_device(&job.config.device)?;
+    let device = crate::device::parse_device(&job.config.device)?;
+    if device.is_cpu() && job.config.precision == crate::train::Precision::Bf16 {
+        eprintln!(
+            "note: bf16 on the CPU runs through candle's generic bf16 kernels, many times slower \
+             than f32 (`heterolora bench train --precision bf16` measures it); it is meant for GPUs"
+        );
+    }
     let tracker = Tracker::open_or_default(args.tracking_uri.as_deref())?;
     let mut run = match &job.run_id {
         // A resumed run keeps logging to the run that wrote the checkpoint, when it still exists.

@@ -21,7 +21,7 @@ use crate::adapters::{Allocation, Architecture, LoraAdapter, SlotId, SlotTable};
 use crate::data::Batch;
 use crate::rng::Rng;
 use crate::Result;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,6 +38,9 @@ pub trait AdaptedClassifier: Clone {
     fn slot_table(&self) -> SlotTable;
     fn num_labels(&self) -> usize;
     fn device(&self) -> &Device;
+    /// The dtype the frozen model computes in (adapters and head may be f32 under mixed
+    /// precision: see [`crate::model::primitives::trainable_dtype`]).
+    fn dtype(&self) -> DType;
 
     /// Logits `[b, num_labels]`; `rng`: `Some` = training mode (dropout masks from it), `None` =
     /// evaluation. Decoders take no token types.
@@ -143,6 +146,9 @@ impl AdaptedClassifier for SequenceClassifier {
     fn device(&self) -> &Device {
         SequenceClassifier::device(self)
     }
+    fn dtype(&self) -> DType {
+        SequenceClassifier::dtype(self)
+    }
     fn forward_batch(&self, batch: &Batch, rng: Option<&mut Rng>) -> Result<Tensor> {
         self.forward(
             &batch.input_ids,
@@ -230,6 +236,9 @@ impl AdaptedClassifier for DecoderClassifier {
     fn device(&self) -> &Device {
         DecoderClassifier::device(self)
     }
+    fn dtype(&self) -> DType {
+        DecoderClassifier::dtype(self)
+    }
     fn forward_batch(&self, batch: &Batch, rng: Option<&mut Rng>) -> Result<Tensor> {
         self.forward(&batch.input_ids, &batch.attention_mask, rng)
     }
@@ -316,6 +325,9 @@ impl AdaptedClassifier for Classifier {
     }
     fn device(&self) -> &Device {
         both!(self, m => AdaptedClassifier::device(m))
+    }
+    fn dtype(&self) -> DType {
+        both!(self, m => AdaptedClassifier::dtype(m))
     }
     fn forward_batch(&self, batch: &Batch, rng: Option<&mut Rng>) -> Result<Tensor> {
         both!(self, m => m.forward_batch(batch, rng))

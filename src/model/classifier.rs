@@ -24,6 +24,7 @@ use super::context::Ctx;
 use super::encoder::{BertModel, EncoderOutput};
 use super::head_pooling::{masked_mean, HeadPooling};
 use super::nn::{matmul_last, normal_tensor};
+use super::primitives::{cast_to, trainable_dtype};
 use super::probe::ProbeState;
 use super::weights::{Init, WeightSource};
 use crate::adapters::{LoraAdapter, ModelDims, ShortcutPlacement, SlotId};
@@ -166,14 +167,15 @@ impl SequenceClassifier {
                 )
             }
         };
+        let head_dtype = trainable_dtype(dtype);
         Ok(SequenceClassifier {
             cfg,
             num_labels,
             device: device.clone(),
             dtype,
             bert,
-            head_weight: Var::from_tensor(&w)?,
-            head_bias: Var::from_tensor(&b)?,
+            head_weight: Var::from_tensor(&w.to_dtype(head_dtype)?)?,
+            head_bias: Var::from_tensor(&b.to_dtype(head_dtype)?)?,
             adapters: BTreeMap::new(),
             rng: Rng::derive(seed, "adapters"),
             lora_dropout: 0.0,
@@ -356,6 +358,8 @@ impl SequenceClassifier {
         let pooled = self.head_input(out, attention_mask)?;
         let p = ctx.classifier_dropout;
         let x = ctx.dropout(&pooled, p)?;
+        // The head computes in its own (f32 under mixed precision) dtype: logits and loss in f32.
+        let x = cast_to(&x, self.head_weight.dtype())?;
         let y = matmul_last(&x, &self.head_weight.as_tensor().t()?)?;
         Ok(y.broadcast_add(self.head_bias.as_tensor())?)
     }
@@ -369,31 +373,38 @@ impl SequenceClassifier {
     /// A copy with every weight (base, adapters, head) mapped by `f`, e.g. `abs` for SynFlow.
     /// Adapter states (rank, alpha, scale, on/off) are kept; probes are not.
     pub fn map_weights(&self, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Self> {
-        self.map_all(&f, true)
+        self.map_all(Some(&f), &f, self.dtype)
     }
 
-    fn map_all(&self, f: &dyn Fn(&Tensor) -> Result<Tensor>, base: bool) -> Result<Self> {
+    /// A copy with the base weights mapped by `base` (`None`: shared, not copied) and the
+    /// trainable variables by `trainable`; `dtype` is the copy's compute dtype.
+    fn map_all(
+        &self,
+        base: Option<&dyn Fn(&Tensor) -> Result<Tensor>>,
+        trainable: &dyn Fn(&Tensor) -> Result<Tensor>,
+        dtype: DType,
+    ) -> Result<Self> {
         let var = |v: &Var| -> Result<Var> {
-            Ok(Var::from_tensor(&f(&v.as_detached_tensor())?.detach())?)
+            Ok(Var::from_tensor(
+                &trainable(&v.as_detached_tensor())?.detach(),
+            )?)
         };
         let head_weight = var(&self.head_weight)?;
-        let dtype = head_weight.dtype();
         Ok(SequenceClassifier {
             cfg: self.cfg.clone(),
             num_labels: self.num_labels,
             device: head_weight.device().clone(),
             dtype,
-            bert: if base {
-                self.bert.map(f)?
-            } else {
-                self.bert.clone()
+            bert: match base {
+                Some(f) => self.bert.map(f)?,
+                None => self.bert.clone(),
             },
             head_weight,
             head_bias: var(&self.head_bias)?,
             adapters: self
                 .adapters
                 .iter()
-                .map(|(s, a)| Ok((*s, a.map(f)?)))
+                .map(|(s, a)| Ok((*s, a.map(trainable)?)))
                 .collect::<Result<_>>()?,
             rng: self.rng.clone(),
             lora_dropout: self.lora_dropout,
@@ -404,22 +415,29 @@ impl SequenceClassifier {
         })
     }
 
-    /// A copy in another dtype (e.g. F64 for SynFlow).
+    /// A copy computing in another dtype (e.g. F64 for SynFlow, BF16 for mixed precision: the
+    /// adapters and head then stay f32, see [`trainable_dtype`]).
     pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
         if !dtype.is_float() {
             return Err(Error::invalid("dtype", dtype.as_str(), "a float dtype"));
         }
-        self.map_all(&|t| Ok(t.to_dtype(dtype)?), true)
+        let td = trainable_dtype(dtype);
+        self.map_all(
+            Some(&|t| Ok(t.to_dtype(dtype)?)),
+            &|t| Ok(t.to_dtype(td)?),
+            dtype,
+        )
     }
 
     /// A copy on another device.
     pub fn to_device(&self, device: &Device) -> Result<Self> {
-        self.map_all(&|t| Ok(t.to_device(device)?), true)
+        let f = |t: &Tensor| Ok(t.to_device(device)?);
+        self.map_all(Some(&f), &f, self.dtype)
     }
 
     /// An independent copy: new variables for adapters and head, shared (immutable) base weights.
     pub fn deep_clone(&self) -> Result<Self> {
-        self.map_all(&|t| Ok(t.copy()?), false)
+        self.map_all(None, &|t| Ok(t.copy()?), self.dtype)
     }
 
     /// A copy with every enabled LoRA module folded into its frozen weight
@@ -459,8 +477,9 @@ impl SequenceClassifier {
             self.dtype,
             &self.device,
         )?;
-        self.head_weight = Var::from_tensor(&w)?;
-        self.head_bias = Var::from_tensor(&Tensor::zeros(num_labels, self.dtype, &self.device)?)?;
+        let dtype = trainable_dtype(self.dtype);
+        self.head_weight = Var::from_tensor(&w.to_dtype(dtype)?)?;
+        self.head_bias = Var::from_tensor(&Tensor::zeros(num_labels, dtype, &self.device)?)?;
         self.num_labels = num_labels;
         Ok(())
     }

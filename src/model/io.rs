@@ -16,6 +16,7 @@
 
 use super::classifier::SequenceClassifier;
 use super::head_pooling::HeadPooling;
+use super::primitives::trainable_dtype;
 use crate::adapters::peft::{
     self, adapter_config_json, load_safetensors, save_safetensors, Factor, PeftConfig, PeftSlot,
     ADAPTER_CONFIG, ADAPTER_WEIGHTS,
@@ -118,7 +119,8 @@ impl AdapterFiles {
     }
 }
 
-/// Loaded adapters moved to the model's dtype and device.
+/// Loaded adapters moved to the device, in the dtype the model keeps trainables in (`dtype` is
+/// the model's compute dtype; see [`trainable_dtype`]).
 pub(crate) fn on_device(
     adapters: BTreeMap<SlotId, LoraAdapter>,
     dtype: candle_core::DType,
@@ -126,7 +128,10 @@ pub(crate) fn on_device(
 ) -> Result<BTreeMap<SlotId, LoraAdapter>> {
     adapters
         .into_iter()
-        .map(|(s, a)| Ok((s, a.map(&|t| Ok(t.to_dtype(dtype)?.to_device(device)?))?)))
+        .map(|(s, a)| {
+            let dtype = trainable_dtype(dtype);
+            Ok((s, a.map(&|t| Ok(t.to_dtype(dtype)?.to_device(device)?))?))
+        })
         .collect()
 }
 
@@ -328,6 +333,7 @@ impl SequenceClassifier {
         self.adapters = on_device(adapters, dtype, &device)?;
         if let (Some(w), Some(b)) = head {
             self.num_labels = w.dim(0)?;
+            let dtype = trainable_dtype(dtype);
             self.head_weight = Var::from_tensor(&w.to_dtype(dtype)?)?;
             self.head_bias = Var::from_tensor(&b.to_dtype(dtype)?)?;
         }

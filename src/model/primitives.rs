@@ -29,6 +29,26 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
     })
 }
 
+/// The dtype a model computing in `compute` keeps its trainable variables in (adapters, head):
+/// f32 "master weights" under half precision, so that AdamW's small updates are not rounded
+/// away (bf16 keeps 8 bits of mantissa: an update below 1/256 of a weight would vanish);
+/// `compute` itself otherwise.
+pub fn trainable_dtype(compute: DType) -> DType {
+    match compute {
+        DType::F16 | DType::BF16 => DType::F32,
+        d => d,
+    }
+}
+
+/// `t` in `dtype`: the same tensor when it already is, else a (differentiable) cast.
+pub fn cast_to(t: &Tensor, dtype: DType) -> Result<Tensor> {
+    if t.dtype() == dtype {
+        Ok(t.clone())
+    } else {
+        Ok(t.to_dtype(dtype)?)
+    }
+}
+
 /// `(x - mean) / sqrt(var + eps)` over the last dim, computed in at least f32, differentiable.
 pub fn norm(x: &Tensor, eps: f64) -> Result<Tensor> {
     let dtype = x.dtype();

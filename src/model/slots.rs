@@ -2,6 +2,7 @@
 //! parameter counts and probes.
 
 use super::classifier::SequenceClassifier;
+use super::primitives::trainable_dtype;
 use super::probe::{ProbeMode, ProbeState, SlotProbe};
 use crate::adapters::Allocation;
 use crate::adapters::{peft, LoraAdapter, ModelDims, SlotId, SlotTable};
@@ -52,7 +53,7 @@ impl SequenceClassifier {
             slot,
             r,
             lora_alpha,
-            self.dtype,
+            trainable_dtype(self.dtype),
             &self.device,
         )?;
         self.adapters.insert(slot, ad);
@@ -63,13 +64,14 @@ impl SequenceClassifier {
     pub fn insert_adapter(&mut self, slot: SlotId, adapter: LoraAdapter) -> Result<()> {
         self.check_slot(slot)?;
         self.check_factor_shapes(slot, adapter.a.as_tensor(), adapter.b.as_tensor())?;
-        let adapter =
-            if adapter.a.dtype() != self.dtype || !adapter.a.device().same_device(&self.device) {
-                let (dtype, device) = (self.dtype, self.device.clone());
-                adapter.map(&|t| Ok(t.to_dtype(dtype)?.to_device(&device)?))?
-            } else {
-                adapter
-            };
+        let dtype = trainable_dtype(self.dtype);
+        let adapter = if adapter.a.dtype() != dtype || !adapter.a.device().same_device(&self.device)
+        {
+            let device = self.device.clone();
+            adapter.map(&|t| Ok(t.to_dtype(dtype)?.to_device(&device)?))?
+        } else {
+            adapter
+        };
         self.adapters.insert(slot, adapter);
         Ok(())
     }

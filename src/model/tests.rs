@@ -1021,3 +1021,96 @@ fn head_pooling_round_trips_through_saved_adapters() {
     back.load_adapters(dir2.path()).unwrap();
     assert_eq!(back.head_pooling(), HeadPooling::Cls);
 }
+
+/// The cosine between two tensors of one shape, in f64.
+fn cosine(a: &Tensor, b: &Tensor) -> f64 {
+    let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
+    let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
+    let dot = (&a * &b)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
+    let na = a
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+        .sqrt();
+    let nb = b
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+        .sqrt();
+    dot / (na * nb)
+}
+
+#[test]
+fn bf16_mixed_precision_keeps_trainables_f32_and_follows_f32() {
+    let mut m = tiny(DType::F32);
+    for s in [
+        SlotId::new(0, SlotKind::Query),
+        SlotId::new(1, SlotKind::Value),
+        SlotId::new(1, SlotKind::FfnOut),
+        SlotId::new(0, SlotKind::Residual2),
+    ] {
+        m.add_slot(s, 4, 8.0).unwrap();
+    }
+    randomise_b(&m, 3, 0.2);
+    let mb = m.to_dtype(DType::BF16).unwrap();
+    assert_eq!(mb.dtype(), DType::BF16);
+    // Master weights: every trainable variable stays f32 with its f32 value.
+    for ((n, v), (_, v32)) in mb.trainable_vars().iter().zip(m.trainable_vars().iter()) {
+        assert_eq!(v.dtype(), DType::F32, "{n}");
+        assert_eq!(max_diff(v.as_tensor(), v32.as_tensor()), 0.0, "{n}");
+    }
+    // A slot added to the bf16 model is f32 too.
+    let mut mb2 = mb.deep_clone().unwrap();
+    mb2.add_slot(SlotId::new(1, SlotKind::Key), 2, 4.0).unwrap();
+    assert_eq!(
+        mb2.adapter(SlotId::new(1, SlotKind::Key))
+            .unwrap()
+            .a
+            .dtype(),
+        DType::F32
+    );
+
+    let (ids, tt, mask) = batch();
+    let labels = Tensor::new(&[2u32, 0], &DEV).unwrap();
+    let want = m.forward(&ids, &tt, &mask, None).unwrap();
+    let got = mb.forward(&ids, &tt, &mask, None).unwrap();
+    assert_eq!(got.dtype(), DType::F32, "the head computes in f32");
+    // bf16 keeps 8 mantissa bits (relative rounding 2^-9 per op): a few hundredths on logits of
+    // order one after two layers; an f32 model read as bf16 would not pass with 1e-3.
+    let scale = want
+        .abs()
+        .unwrap()
+        .max_keepdim(1)
+        .unwrap()
+        .max_keepdim(0)
+        .unwrap();
+    let scale = scale.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0] as f64;
+    assert!(
+        max_diff(&want, &got) < 0.05 * scale.max(1.0),
+        "{}",
+        max_diff(&want, &got)
+    );
+
+    // Gradients reach the f32 variables through the casts, in f32, pointing where f32's do.
+    let g32 = m.loss(&want, &labels).unwrap().backward().unwrap();
+    let gb = mb.loss(&got, &labels).unwrap().backward().unwrap();
+    for ((n, v), (_, v32)) in mb.trainable_vars().iter().zip(m.trainable_vars().iter()) {
+        let g = gb
+            .get(v.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {n}"));
+        assert_eq!(g.dtype(), DType::F32, "{n}");
+        let c = cosine(g, g32.get(v32.as_tensor()).unwrap());
+        assert!(c > 0.98, "{n}: cosine {c}");
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::model::HeadPooling;
 use crate::search::AlphaRule;
-use crate::train::{Schedule, TrainConfig};
+use crate::train::{Precision, Schedule, TrainConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,7 @@ pub const WARMUP_RATIO: f64 = 0.06;
 /// | `fresh_r` | 8 | 8 | 8 | rank of the fresh adapters proxies score |
 /// | `seed` | 0 | 0 | 0 | model head, adapters, data order, proxy tie-breaks |
 /// | `device` | `cpu` | `cpu` | `auto` | `auto`, `cpu`, `cuda`, `cuda:N` |
+/// | `precision` | f32 | f32 | f32 | the frozen model's compute format for scoring and training ([`Precision`]; `bf16` on a GPU: f32 adapters, head and loss) |
 /// | `tracking` | default store | default store | default store | tracker path or `sqlite:///` URI |
 /// | `lora_alpha` | `16` | `16` | `16` | LoRA alpha rule of the allocations ([`AlphaRule`]: the authors' 16 at every rank; `2r` keeps the scaling at 2) |
 /// | `head` | `cls` | `cls` | `cls` | classifier read-out ([`HeadPooling`]: [CLS] through the pooler, or the mean over non-pad tokens) |
@@ -57,6 +58,8 @@ pub struct Settings {
     pub lora_alpha: AlphaRule,
     #[serde(default)]
     pub head: HeadPooling,
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for Settings {
@@ -83,6 +86,7 @@ impl Settings {
             tracking: None,
             lora_alpha: AlphaRule::LORA_DEFAULT,
             head: HeadPooling::Cls,
+            precision: Precision::F32,
         }
     }
 
@@ -119,6 +123,7 @@ impl Settings {
             tracking: None,
             lora_alpha: AlphaRule::LORA_DEFAULT,
             head: HeadPooling::Cls,
+            precision: Precision::F32,
         }
     }
 
@@ -166,6 +171,12 @@ impl Settings {
     /// LoRA alpha of the workspace's allocations as a function of rank (default: 16).
     pub fn lora_alpha(mut self, rule: AlphaRule) -> Self {
         self.lora_alpha = rule;
+        self
+    }
+    /// The frozen model's compute format, for scoring and training (default: f32; `Bf16` on a
+    /// GPU).
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
     }
     /// The classifier's read-out, for scoring and training (default: [CLS]).
@@ -216,6 +227,7 @@ impl Settings {
             max_len: self.max_len,
             seed: self.seed,
             device: self.device.clone(),
+            precision: self.precision,
             log_every: 2,
             head: Some(self.head),
             // Plain progress lines: a notebook's stderr is not a terminal.

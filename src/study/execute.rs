@@ -222,8 +222,12 @@ pub fn prepare_method(
         mut train,
         dev,
     } = loaded;
-    // The protocol's alpha convention and head hold for scoring as for training.
+    // The protocol's alpha convention, head and precision hold for scoring as for training.
     let m = &protocol.apply(m);
+    let dtype = protocol.precision.dtype();
+    if model.dtype() != dtype {
+        model = model.to_dtype(dtype)?;
+    }
     model.set_head_pooling(protocol.head);
     if let Some(n) = protocol.limit_train {
         let n = n.min(train.len());

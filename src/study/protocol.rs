@@ -3,7 +3,7 @@
 
 use crate::model::HeadPooling;
 use crate::search::{AlphaRule, DynamicSchedule, Every};
-use crate::train::{Schedule, TrainConfig};
+use crate::train::{Precision, Schedule, TrainConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 /// | `dynamic_at_epoch_start` | true | true | also re-allocate at every epoch start | |
 /// | `limit_train` | none | none | train on the first N examples only (smoke tests) | >= 1 |
 /// | `device` | `cpu` | `auto` | `cpu`, `cuda`, `cuda:N`, `auto` | |
+/// | `precision` | f32 | f32 | the frozen model's compute format for scoring and training ([`Precision`]; `bf16`: f32 adapters, head and loss) | `f32`, `bf16` |
 /// | `lora_alpha` | `16` | `16` | LoRA alpha of every method's slots as a function of rank ([`AlphaRule`]; the authors keep 16 at every rank; `2r` keeps the scaling at 2) | > 0 |
 /// | `head` | `cls` | `cls` | classifier read-out ([`HeadPooling`]: [CLS] through the pooler, or the mean over non-pad tokens) | |
 /// | `mean_init` | true | true | a regression head (STS-B) starts at the training targets' mean, for scoring and training ([`TrainConfig`]'s `mean_init`) | |
@@ -66,6 +67,9 @@ pub struct Protocol {
     #[serde(default)]
     pub limit_train: Option<usize>,
     pub device: String,
+    /// Records written before the field existed read f32, which is what they ran.
+    #[serde(default)]
+    pub precision: Precision,
     #[serde(default = "AlphaRule::legacy_study")]
     pub lora_alpha: AlphaRule,
     #[serde(default)]
@@ -99,6 +103,7 @@ impl Protocol {
             dynamic_at_epoch_start: true,
             limit_train: None,
             device: "cpu".into(),
+            precision: Precision::F32,
             lora_alpha: AlphaRule::LORA_DEFAULT,
             head: HeadPooling::Cls,
             mean_init: true,
@@ -124,6 +129,7 @@ impl Protocol {
             dynamic_at_epoch_start: true,
             limit_train: None,
             device: "auto".into(),
+            precision: Precision::F32,
             lora_alpha: AlphaRule::LORA_DEFAULT,
             head: HeadPooling::Cls,
             mean_init: true,
@@ -194,6 +200,7 @@ impl Protocol {
             .max_len(self.max_len)
             .seed(seed)
             .device(self.device.clone())
+            .precision(self.precision)
             .head(Some(self.head))
             .mean_init(self.mean_init)
             .quiet(true)
@@ -238,6 +245,7 @@ impl Protocol {
             ("protocol.lora_alpha".into(), self.lora_alpha.to_string()),
             ("protocol.head".into(), self.head.to_string()),
             ("protocol.mean_init".into(), self.mean_init.to_string()),
+            ("protocol.precision".into(), self.precision.to_string()),
         ]
     }
 

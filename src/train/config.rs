@@ -1,6 +1,7 @@
 //! [`TrainConfig`]: the fine-tuning hyper-parameters, checked before use.
 
 use super::optim::AdamWParams;
+use super::precision::Precision;
 use super::schedule::Schedule;
 use crate::model::HeadPooling;
 use crate::{Error, Result};
@@ -38,6 +39,7 @@ pub const DEFAULT_EVAL_BATCH_SIZE: usize = 64;
 /// | `head` | none | the classifier head's read-out ([`HeadPooling`]: `cls` = [CLS] through the pooler, `mean` = mean over non-pad tokens); none keeps the model's (cls unless set on it) | |
 /// | `mean_init` | true | regression (one output): start the head's bias at the training targets' mean, so that training fits the features instead of first walking the bias to the mean (STS-B's is 2.7; AdamW moves it about `lr` a step) | |
 /// | `device` | `cpu` | `auto`, `cpu`, `cuda` or `cuda:N` | |
+/// | `precision` | f32 | the frozen model's compute format ([`Precision`]): `bf16` keeps adapters, head, statistics and loss in f32 (for GPUs; slower on the CPU) | `f32`, `bf16` |
 /// | `quiet` | false | no progress bar: one plain line per evaluation (notebooks, CI logs) | |
 /// | `checkpoint_every` | 0 | also checkpoint every N optimiser steps (0: at epoch ends only) | >= 0 |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +72,8 @@ pub struct TrainConfig {
     /// before the field existed read `true`; it acts only on a fresh start, never on a resume.
     pub mean_init: bool,
     pub device: String,
+    /// Absent from records and checkpoints written before the choice existed: they are f32.
+    pub precision: Precision,
     pub quiet: bool,
     pub checkpoint_every: usize,
 }
@@ -100,6 +104,7 @@ impl Default for TrainConfig {
             head: None,
             mean_init: true,
             device: "cpu".to_string(),
+            precision: Precision::F32,
             quiet: false,
             checkpoint_every: 0,
         }
@@ -138,6 +143,7 @@ impl TrainConfig {
         lora_dropout: f64,
         head: Option<HeadPooling>,
         mean_init: bool,
+        precision: Precision,
         quiet: bool,
         checkpoint_every: usize,
     );
@@ -284,6 +290,7 @@ impl TrainConfig {
             ("head".into(), opt(self.head.map(|h| h.to_string()))),
             ("mean_init".into(), self.mean_init.to_string()),
             ("device".into(), self.device.clone()),
+            ("precision".into(), self.precision.to_string()),
         ]
     }
 }

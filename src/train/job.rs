@@ -27,7 +27,6 @@ use crate::model::{AssetLoader, Classifier, HeadPooling};
 use crate::search::Allocation;
 use crate::train::logger::RunLogger;
 use crate::{Error, Result};
-use candle_core::DType;
 use std::path::{Path, PathBuf};
 
 /// The default base model.
@@ -82,7 +81,6 @@ pub struct TrainJob {
     /// Limit the dev split to its first N examples (smoke tests only: metrics on part of dev
     /// are not comparable).
     pub limit_dev: Option<usize>,
-    pub dtype: DType,
     /// The tracker run a resumed checkpoint was logged to (to continue logging there).
     pub run_id: Option<String>,
 }
@@ -100,7 +98,6 @@ impl TrainJob {
             handle_ctrlc: false,
             limit_train: None,
             limit_dev: None,
-            dtype: DType::F32,
             run_id: None,
         }
     }
@@ -159,7 +156,7 @@ impl TrainJob {
     }
 
     /// What [`TrainJob::build`] loads: the task's splits (limited) and the model, on the
-    /// configured device, with the head seeded by the config's seed.
+    /// configured device and precision, with the head seeded by the config's seed.
     pub fn loader(&self) -> Result<AssetLoader> {
         Ok(AssetLoader::new(self.task)
             .model_dir(Some(&self.model_path()))
@@ -168,7 +165,7 @@ impl TrainJob {
             .limit_train(self.limit_train)
             .limit_dev(self.limit_dev)
             .device(&parse_device(&self.config.device)?)
-            .dtype(self.dtype)
+            .dtype(self.config.precision.dtype())
             .seed(self.config.seed))
     }
 

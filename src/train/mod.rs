@@ -3,7 +3,8 @@
 //! - [`config::TrainConfig`]: validated hyper-parameters (table in its docs).
 //! - [`optim::AdamW`]: AdamW with decoupled weight decay over named variables, state saved in
 //!   checkpoints; [`schedule::Schedule`]: constant or linear warm-up/decay learning rates;
-//!   [`clip`]: global-norm gradient clipping.
+//!   [`clip`]: global-norm gradient clipping; [`precision::Precision`]: f32 or bf16 mixed
+//!   precision (f32 master weights).
 //! - [`checkpoint`]: resumable checkpoints (adapters, head, optimiser, step, data position, RNG).
 //! - [`progress`]: progress bar or plain lines; [`interrupt`]: Ctrl-C handling.
 //! - [`result::TrainResult`]: per-epoch dev metrics, best epoch, wall time, throughput;
@@ -23,6 +24,7 @@ pub mod interrupt;
 pub mod job;
 pub mod logger;
 pub mod optim;
+pub mod precision;
 pub mod progress;
 pub mod result;
 pub mod schedule;
@@ -37,6 +39,7 @@ pub use interrupt::{install_ctrlc, StopFlag};
 pub use job::{AllocationArg, TrainJob};
 pub use logger::{MemoryLogger, NullLogger, RunLogger, RunStatus};
 pub use optim::{AdamW, AdamWParams};
+pub use precision::Precision;
 pub use result::{EvalRecord, TrainResult};
 pub use schedule::Schedule;
 pub use spec::parse_allocation;

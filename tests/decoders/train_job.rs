@@ -9,7 +9,7 @@ use heterolora::adapters::{SearchSpace, SlotKind, SlotTable};
 use heterolora::data::Task;
 use heterolora::model::{AdaptedClassifier, Classifier, HeadPooling};
 use heterolora::predict::{self, Which};
-use heterolora::train::{MemoryLogger, TrainConfig, TrainJob};
+use heterolora::train::{MemoryLogger, Precision, TrainConfig, TrainJob};
 use std::process::Command;
 
 fn config() -> TrainConfig {
@@ -115,6 +115,30 @@ fn a_decoder_trains_through_the_train_job_and_predict_reproduces_its_dev_metrics
     assert!((acc - expected["accuracy"]).abs() < 1e-9, "{v}");
     let loss = v["metrics"]["loss"].as_f64().unwrap();
     assert!((loss - expected["loss"]).abs() < 1e-6, "{v}");
+}
+
+#[test]
+fn decoders_train_in_bf16_mixed_precision_with_f32_adapters_and_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let glue = glue_root(dir.path(), 48, 20);
+    for model in ["llama", "opt_pre"] {
+        let job = TrainJob::new(Task::Mrpc, "uniform:q,v:r=4")
+            .config(config().precision(Precision::Bf16))
+            .model_dir(fixture(model))
+            .glue_dir(&glue);
+        let mut trainer = job.build().unwrap();
+        assert_eq!(trainer.model().dtype(), DType::BF16, "{model}");
+        let result = trainer.fit(&mut MemoryLogger::default()).unwrap();
+        for (name, v) in trainer.model().trainable_vars() {
+            assert_eq!(v.dtype(), DType::F32, "{model} {name}");
+        }
+        let losses: Vec<f64> = result.epoch_evals().iter().map(|e| e.train_loss).collect();
+        assert!(losses.iter().all(|l| l.is_finite()), "{model} {losses:?}");
+        assert!(
+            losses[3] < losses[0],
+            "{model}: loss did not decrease: {losses:?}"
+        );
+    }
 }
 
 #[test]

@@ -288,3 +288,29 @@ fn children_record_dev_predictions_and_older_records_get_them_from_their_adapter
     );
     assert!(ChildRecord::load(&path).unwrap().dev_predictions.is_none());
 }
+
+#[test]
+fn a_bf16_study_scores_and_trains_in_mixed_precision_under_its_own_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), "static-grad-norm,dynamic-grad-norm", vec![0]);
+    cfg.protocol.precision = heterolora::train::Precision::Bf16;
+    let mut s = study(dir.path(), cfg.clone(), vec![]);
+    let out = s.run(&mut |_| {}).unwrap();
+    assert_eq!(out.finished.len(), 2, "{:?}", out.failed);
+    let rep = StudyReport::collect(Some(&s.tracker), &cfg).unwrap();
+    assert_eq!(rep.records.len(), 2);
+    for r in &rep.records {
+        let p = r
+            .protocol_settings
+            .as_ref()
+            .expect("records carry the protocol");
+        assert_eq!(p.precision, heterolora::train::Precision::Bf16, "{}", r.key);
+        assert!(r.best_metric.is_some_and(f64::is_finite), "{}", r.key);
+        assert!(r.epoch_metrics.iter().all(|m| m.is_finite()), "{}", r.key);
+    }
+    // An f32 continuation of the bf16 study is another protocol.
+    let mut f32 = cfg.clone();
+    f32.protocol.precision = heterolora::train::Precision::F32;
+    let err = study(dir.path(), f32, vec![]).run(&mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("another protocol"), "{err}");
+}

@@ -9,7 +9,7 @@ use heterolora::model::{BertConfig, SequenceClassifier};
 use heterolora::search::Allocation;
 use heterolora::tracking::{MemoryLogger, RunStatus};
 use heterolora::train::{
-    parse_allocation, HookState, Schedule, StopFlag, TrainConfig, TrainHook, Trainer,
+    parse_allocation, HookState, Precision, Schedule, StopFlag, TrainConfig, TrainHook, Trainer,
 };
 use heterolora::Result;
 
@@ -283,6 +283,65 @@ fn training_learns_the_synthetic_task_and_logs_everything() -> Result<()> {
         log.artifacts
     );
     assert!(r.to_html().contains("<table>"));
+    Ok(())
+}
+
+/// Trains the synthetic task for 4 epochs at `precision`; dev loss before and after, and the
+/// trainer.
+fn train_at(precision: Precision) -> Result<(f64, f64, Trainer)> {
+    let cfg = TrainConfig::default()
+        .lr(2e-2)
+        .batch_size(8)
+        .epochs(4)
+        .precision(precision)
+        .quiet(true);
+    // An f32 model: the trainer casts it to the configured precision.
+    let model = SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 3)?;
+    let alloc = parse_allocation("uniform:q,v:r=8", &model.dims())?;
+    let mut t = Trainer::new(
+        model,
+        alloc,
+        synthetic(160, 11, Split::Train),
+        synthetic(64, 12, Split::Dev),
+        cfg,
+    )?;
+    let before = t.evaluate()?["loss"];
+    let r = t.fit(&mut MemoryLogger::default())?;
+    Ok((before, r.final_metrics().unwrap()["loss"], t))
+}
+
+#[test]
+fn bf16_mixed_precision_learns_like_f32_with_f32_master_weights() -> Result<()> {
+    let (before32, after32, _) = train_at(Precision::F32)?;
+    let (before16, after16, t) = train_at(Precision::Bf16)?;
+    assert_eq!(t.model().dtype(), DType::BF16);
+    let mut finer_than_bf16 = 0;
+    for (name, v) in t.model().trainable_vars() {
+        assert_eq!(v.dtype(), DType::F32, "{name}");
+        if !name.contains("lora_B") {
+            continue;
+        }
+        // lora_B starts at zero, which bf16 holds exactly; the updates accumulate in f32 into
+        // values that bf16 cannot hold. Factors stored in bf16 would round-trip exactly.
+        let x = v.as_tensor().flatten_all()?;
+        let back = x.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
+        let differ = x
+            .ne(&back)?
+            .to_dtype(DType::U32)?
+            .sum_all()?
+            .to_scalar::<u32>()?;
+        finer_than_bf16 += differ;
+    }
+    assert!(finer_than_bf16 > 0);
+    assert!(
+        (before16 - before32).abs() < 0.01 * before32,
+        "{before16} vs {before32}"
+    );
+    assert!(after16 < before16, "dev loss {before16} -> {after16}");
+    assert!(
+        after16 < before16 - 0.5 * (before32 - after32),
+        "bf16 learnt less than half of what f32 did: {before16} -> {after16}, f32 {before32} -> {after32}"
+    );
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use super::opt::{OptConfig, OptDecoder};
 use crate::adapters::{Architecture, LoraAdapter, ShortcutPlacement, SlotId, SlotTable};
 use crate::model::context::Ctx;
 use crate::model::nn::{matmul_last, normal_tensor, Linear};
+use crate::model::primitives::{cast_to, trainable_dtype};
 use crate::model::probe::ProbeState;
 use crate::model::weights::{Init, WeightSource};
 use crate::rng::Rng;
@@ -256,7 +257,7 @@ impl DecoderClassifier {
             num_labels,
             device: device.clone(),
             dtype,
-            score: Var::from_tensor(&score)?,
+            score: Var::from_tensor(&score.to_dtype(trainable_dtype(dtype))?)?,
             adapters: BTreeMap::new(),
             rng: Rng::derive(seed, "adapters"),
             lora_dropout: 0.0,
@@ -332,6 +333,8 @@ impl DecoderClassifier {
         let hidden = self.backbone.forward(&ids, &mask, &mut ctx)?;
         let pos = last_token_positions(&ids, self.pad_token_id)?;
         let last = gather_rows(&hidden, &pos)?;
+        // The head computes in its own (f32 under mixed precision) dtype.
+        let last = cast_to(&last, self.score.dtype())?;
         matmul_last(&last, &self.score.as_tensor().t()?)
     }
 

@@ -11,6 +11,7 @@ use crate::adapters::peft::{
 };
 use crate::adapters::{Architecture, LoraAdapter, SlotId, SlotTable};
 use crate::model::io::{on_device, AdapterFiles, SlotState};
+use crate::model::primitives::trainable_dtype;
 use crate::model::{STATE_FILE, WEIGHTS_FILE};
 use crate::{Error, Result};
 use candle_core::{Tensor, Var};
@@ -145,7 +146,7 @@ impl DecoderClassifier {
         self.adapters = on_device(adapters, dtype, &self.device)?;
         if let Some(w) = score {
             self.num_labels = w.dim(0)?;
-            self.score = Var::from_tensor(&w.to_dtype(dtype)?)?;
+            self.score = Var::from_tensor(&w.to_dtype(trainable_dtype(dtype))?)?;
         }
         if let Some(s) = state {
             self.lora_dropout = s.lora_dropout;

@@ -4,6 +4,7 @@
 use super::classifier::DecoderClassifier;
 use crate::adapters::{peft, Allocation, LoraAdapter, SlotId};
 use crate::model::nn::Linear;
+use crate::model::primitives::trainable_dtype;
 use crate::model::probe::{ProbeMode, ProbeState};
 use crate::model::slots::{
     check_allocation, fresh_adapter, named_factors, probe_state, switch_to_allocation,
@@ -44,7 +45,7 @@ impl DecoderClassifier {
             slot,
             r,
             lora_alpha,
-            self.dtype,
+            trainable_dtype(self.dtype),
             &self.device,
         )?;
         self.adapters.insert(slot, ad);
@@ -55,6 +56,8 @@ impl DecoderClassifier {
     pub fn insert_adapter(&mut self, slot: SlotId, adapter: LoraAdapter) -> Result<()> {
         self.check_slot(slot)?;
         self.check_factor_shapes(slot, adapter.a.as_tensor(), adapter.b.as_tensor())?;
+        let (dtype, device) = (trainable_dtype(self.dtype), self.device.clone());
+        let adapter = adapter.map(&|t| Ok(t.to_dtype(dtype)?.to_device(&device)?))?;
         self.adapters.insert(slot, adapter);
         Ok(())
     }

@@ -97,6 +97,7 @@ impl Workspace {
             .max_len(settings.max_len)
             .splits(true, false)
             .device(&device)
+            .dtype(settings.precision.dtype())
             .seed(settings.seed)
             .load()?;
         let enc = loaded.train()?;

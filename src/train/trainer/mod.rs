@@ -111,6 +111,24 @@ impl<M: AdaptedClassifier> Trainer<M> {
             field: "dev".into(),
             reason: format!("the {task} dev split has unlabelled examples: cannot evaluate on it"),
         })?;
+        let dtype = cfg.precision.dtype();
+        if model.dtype() != dtype {
+            match model.as_bert_mut() {
+                Some(bert) => *bert = bert.to_dtype(dtype)?,
+                None => {
+                    return Err(Error::Config {
+                        field: "precision".into(),
+                        reason: format!(
+                            "the {} model computes in {:?} but the config asks for {}: load it \
+                             in that dtype (AssetLoader::dtype; TrainJob does this from the config)",
+                            model.architecture(),
+                            model.dtype(),
+                            cfg.precision
+                        ),
+                    })
+                }
+            }
+        }
         model.apply_allocation(&allocation)?;
         model.set_lora_dropout(cfg.lora_dropout as f32);
         if let Some(head) = cfg.head {
