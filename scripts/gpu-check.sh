@@ -8,10 +8,13 @@
 #
 # Steps, each under `timeout`, the next one run even when one fails:
 #   env      nvidia-smi, the binary, LD_LIBRARY_PATH = the image's Python nvidia/*/lib folders; `ldd` first
-#   parity   `heterolora bench train` on the device and on the CPU, same MRPC batches in file order, batch 8:
+#   parity   `heterolora bench parity` on the device and on the CPU: logits, loss and every trainable gradient
+#            of the model with the committed PEFT adapters (tests/fixtures/model/peft_qv_r8) on 8 MRPC dev pairs,
+#            compared tensor by tensor by scripts/compare-parity.py (relative L2 within 1e-3); then
+#            `heterolora bench train` on the device and on the CPU, same MRPC batches in file order, batch 8:
 #            last_loss after 1 step (the forward pass and loss of the initial model) and after 5 steps (4 AdamW
 #            updates: gradients and optimiser). Dropout masks are counter-based, the same on both devices, so
-#            the losses should agree within 1e-3 relative (gpu-check-summary.json: parity.pass).
+#            the losses should agree within 1e-3 relative (gpu-check-summary.json: parity.pass needs both).
 #   bench    the training step, heterolora vs PyTorch + PEFT (scripts/bench_peft_train_step.py) on the same
 #            device and batches, batch 8, 32 and 256: examples/s, each tool's own peak memory, and the
 #            largest whole-GPU memory.used sampled with nvidia-smi every 100 ms while it ran; then bf16 mixed
@@ -172,7 +175,16 @@ rec kind=env mode="$mode" device="$device" binary="$bin" \
   commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 step version 30 "$bin" --version
 
-# ---- parity: device vs CPU, same batches ----
+# ---- parity: device vs CPU ----
+# logits, loss and every trainable gradient with the committed PEFT adapters (non-zero B), 8 MRPC dev pairs
+for role in device cpu; do
+  dev=$([ "$role" = device ] && echo "$device" || echo cpu)
+  step "parity-tensors-$role" 120 "$bin" bench parity --device "$dev" --out "$work/parity-$role.safetensors"
+done
+python3 scripts/compare-parity.py "$work/parity-device.safetensors" "$work/parity-cpu.safetensors" \
+  > "$work/parity-compare.out" 2>> "$log"
+rec kind=parity-tensors rc:="$?" result:="$(last_json parity-compare || true)"
+# and the training step: same batches, 1 and 5 steps (AdamW updates on top)
 for steps in 1 5; do
   for role in device cpu; do
     dev=$([ "$role" = device ] && echo "$device" || echo cpu)
@@ -285,7 +297,11 @@ for steps in (1, 5):
     parity[f"loss_after_{steps}_steps"] = {"device": a, "cpu": b, "rel_diff": rel}
     ok = ok and rel is not None and rel <= 1e-3
 parity["tolerance_rel"] = 1e-3
-parity["pass"] = ok
+tens = next((r.get("result") for r in recs if r.get("kind") == "parity-tensors"), None)
+if isinstance(tens, dict):
+    tens = {k: v for k, v in tens.items() if k != "by_tensor"}  # the full table stays in gpu-check.jsonl
+parity["tensors"] = tens
+parity["pass"] = ok and isinstance(tens, dict) and tens.get("pass") is True
 bench = {}
 for r in recs:
     if r.get("kind") == "bench" and isinstance(r.get("result"), dict):

@@ -7,6 +7,7 @@
 #[path = "../model_util/mod.rs"]
 mod model_util;
 
+mod device_parity;
 mod model_hf_parity;
 mod model_shortcuts;
 mod peft_base_model;
