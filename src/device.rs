@@ -16,11 +16,16 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         "auto" if candle_core::utils::cuda_is_available() => match Device::new_cuda(0) {
             Ok(d) => Ok(d),
             Err(e) => {
-                // A CUDA binary on a machine without a GPU: the CPU is what `auto` promises.
-                eprintln!(
-                    "note: --device auto: no usable CUDA device ({}); using the CPU",
-                    without_backtrace(&e)
-                );
+                // A CUDA binary on a machine without a GPU: the CPU is what `auto` promises. The
+                // commands open the device twice (a check before any run exists, then the load):
+                // one note per process.
+                static NOTED: std::sync::Once = std::sync::Once::new();
+                NOTED.call_once(|| {
+                    eprintln!(
+                        "note: --device auto: no usable CUDA device ({}); using the CPU",
+                        without_backtrace(&e)
+                    )
+                });
                 Ok(Device::Cpu)
             }
         },
