@@ -77,16 +77,15 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Dropout through candle primitives with the fused kernel's mask for `seed` (built on the CPU),
-/// so that every device and dtype drops the same elements.
+/// so that every device and dtype drops the same elements. The mask travels as bytes (a quarter
+/// of an f32 mask's traffic to a GPU); `(x * keep) * scale` rounds as the fused `x * scale` does.
 pub fn dropout_with_seed(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
     let d = heterolora_kernels::Dropout::new(p as f32, seed);
-    let ones = vec![1f32; x.elem_count()];
-    let mut mask = vec![0f32; ones.len()];
-    heterolora_kernels::dropout::apply(&ones, &mut mask, d);
-    let mask = Tensor::from_vec(mask, x.shape(), &Device::Cpu)?
+    let keep = heterolora_kernels::dropout::keep_mask(x.elem_count(), d);
+    let keep = Tensor::from_vec(keep, x.shape(), &Device::Cpu)?
         .to_device(x.device())?
         .to_dtype(x.dtype())?;
-    Ok((x * mask)?)
+    Ok(((x * keep)? * d.scale() as f64)?)
 }
 
 /// Scalar loss of logits `[b, num_labels]`: cross-entropy against u32 class labels `[b]`, or mean

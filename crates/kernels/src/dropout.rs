@@ -80,9 +80,46 @@ pub fn apply(x: &[f32], y: &mut [f32], d: Dropout) {
         .for_each(|(c, (yc, xc))| apply_chunk(xc, yc, d, (c * CHUNK) as u32));
 }
 
+multiversion! {
+    /// `m[j] = 1` where element `offset + j` is kept, else 0.
+    fn keep_chunk(m: &mut [u8], d: Dropout, offset: u32) {
+        let thr = d.threshold();
+        for (j, mo) in m.iter_mut().enumerate() {
+            *mo = (hash(d.seed, offset.wrapping_add(j as u32)) >= thr) as u8;
+        }
+    }
+}
+
+/// The keep mask of `n` elements (indices from 0) as bytes, 1 = kept, in parallel: the mask
+/// [`apply`] uses, in a quarter of an f32 mask's bytes, for devices that receive it from here.
+pub fn keep_mask(n: usize, d: Dropout) -> Vec<u8> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 15;
+    let mut m = vec![0u8; n];
+    m.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, mc)| keep_chunk(mc, d, (c * CHUNK) as u32));
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keep_mask_is_the_mask_apply_uses() {
+        let d = Dropout::new(0.3, 7);
+        let n = 100_003usize;
+        let x = vec![1f32; n];
+        let mut y = vec![0f32; n];
+        apply(&x, &mut y, d);
+        let m = keep_mask(n, d);
+        assert!(m
+            .iter()
+            .zip(&y)
+            .all(|(&k, &v)| (k == 1) == (v != 0.0) && k <= 1));
+        assert!(m.contains(&0) && m.contains(&1));
+    }
 
     #[test]
     fn keep_rate_scale_and_determinism() {
