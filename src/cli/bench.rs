@@ -1,5 +1,7 @@
-//! `heterolora bench train`: examples per second and peak memory of one training step.
+//! `heterolora bench train`: examples per second and peak memory of one training step;
+//! `heterolora bench parity`: logits, loss and gradients on one device, for device parity.
 
+use crate::bench::parity::{parity_tensors, ParityConfig};
 use crate::bench::train::{bench_train_step, BenchConfig};
 use clap::{Args, Subcommand};
 
@@ -14,6 +16,31 @@ pub enum BenchWhat {
     /// Time the training step (forward, backward, AdamW) on MRPC batches; compare with
     /// `scripts/bench_peft_train_step.py` (PyTorch + PEFT, same batches).
     Train(BenchTrainArgs),
+    /// Logits, loss and every trainable gradient of the model with committed PEFT adapters on
+    /// the first MRPC dev pairs, into one f32 safetensors file: run on two devices and compare
+    /// with `scripts/compare-parity.py` (what `scripts/gpu-check.sh` does).
+    Parity(BenchParityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchParityArgs {
+    #[command(flatten)]
+    pub assets: crate::cli::assets::AssetArgs,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// f32 or bf16 (the frozen model's compute format).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    /// A PEFT adapter folder (BertForSequenceClassification, 2 labels).
+    #[arg(long, default_value = crate::bench::parity::DEFAULT_ADAPTERS)]
+    pub adapters: std::path::PathBuf,
+    /// MRPC dev pairs, from the first.
+    #[arg(long, default_value_t = 8)]
+    pub examples: usize,
+    /// The safetensors file to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +95,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let report = bench_train_step(&cfg)?;
             println!("{}", serde_json::to_string(&report)?);
             eprintln!("{report}");
+            Ok(())
+        }
+        BenchWhat::Parity(a) => {
+            let task = crate::data::Task::Mrpc;
+            a.assets.ensure(Some(task))?;
+            let cfg = ParityConfig {
+                model_dir: crate::assets::resolve_model_dir(
+                    a.assets.model.as_deref(),
+                    crate::train::job::DEFAULT_MODEL,
+                ),
+                glue_dir: match &a.assets.glue {
+                    Some(g) => g.clone(),
+                    None => crate::assets::require_glue_dir(task)?,
+                },
+                adapters: a.adapters,
+                device: a.device,
+                precision: a.precision.parse()?,
+                examples: a.examples,
+            };
+            let report = parity_tensors(&cfg, &a.out)?;
+            println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
     }

@@ -42,6 +42,9 @@ pub struct ScoringOpts {
     /// cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// f32, or bf16 (the frozen model in bf16, adapters and head f32, as `train --precision`).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
     #[command(flatten)]
     pub assets: crate::cli::assets::AssetArgs,
 }
@@ -78,6 +81,7 @@ pub struct ScoreArgs {
 pub fn load_for_scoring(opts: &ScoringOpts, seed: u64) -> Result<(Task, Classifier, ScoringData)> {
     let task: Task = opts.task.parse()?;
     let device = crate::device::parse_device(&opts.device)?;
+    let precision: crate::train::Precision = opts.precision.parse()?;
     // On a fresh machine: fetch the model and the task's data into datasets/ first.
     opts.assets.ensure(Some(task))?;
     let loaded = AssetLoader::new(task)
@@ -86,6 +90,7 @@ pub fn load_for_scoring(opts: &ScoringOpts, seed: u64) -> Result<(Task, Classifi
         .max_len(opts.max_len)
         .splits(true, false)
         .device(&device)
+        .dtype(precision.dtype())
         .seed(seed)
         .load()?;
     let sd = ScoringData::from_dataset(loaded.train()?, opts.batch_size, opts.batches, &device)?;

@@ -31,7 +31,7 @@
 //! use heterolora::train::{TrainConfig, TrainJob};
 //! # fn main() -> heterolora::Result<()> {
 //! let opts = ScoringOpts { task: "mrpc".into(), batches: 32, batch_size: 32, max_len: 128,
-//!     fresh_r: 8, device: "cpu".into(), assets: Default::default() };
+//!     fresh_r: 8, device: "cpu".into(), precision: "f32".into(), assets: Default::default() };
 //! let (task, mut model, data) = load_for_scoring(&opts, 0)?; // first 32 training batches
 //! let space = SearchSpace::lora_qv_shortcuts();
 //! let slots = space.slots(model.dims().num_layers);

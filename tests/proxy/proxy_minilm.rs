@@ -33,6 +33,7 @@ fn opts(batches: usize) -> ScoringOpts {
         max_len: 128,
         fresh_r: 8,
         device: "cpu".into(),
+        precision: "f32".into(),
         assets: heterolora::cli::assets::AssetArgs {
             model: Some(model_util::model_dir()),
             glue: Some(glue_dir()),
