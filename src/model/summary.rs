@@ -103,13 +103,16 @@ impl SequenceClassifier {
         let c = &self.cfg;
         format!(
             "<p><b>SequenceClassifier</b>: BERT {} layers, hidden {}, {} heads, intermediate {}, \
-             {} labels, {:?} on {}, shortcuts {}</p>{}",
+             {} labels, {} on {}, shortcuts {}</p>{}",
             c.num_hidden_layers,
             c.hidden_size,
             c.num_attention_heads,
             c.intermediate_size,
             self.num_labels,
-            self.dtype,
+            match super::primitives::trainable_dtype(self.dtype) {
+                t if t != self.dtype => format!("{:?} (adapters and head {t:?})", self.dtype),
+                _ => format!("{:?}", self.dtype),
+            },
             escape(&crate::device::device_name(&self.device)),
             self.placement,
             self.param_summary().to_html()

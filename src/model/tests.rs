@@ -1065,6 +1065,8 @@ fn bf16_mixed_precision_keeps_trainables_f32_and_follows_f32() {
     randomise_b(&m, 3, 0.2);
     let mb = m.to_dtype(DType::BF16).unwrap();
     assert_eq!(mb.dtype(), DType::BF16);
+    assert!(mb.to_html().contains("BF16 (adapters and head F32) on cpu"));
+    assert!(m.to_html().contains("F32 on cpu"));
     // Master weights: every trainable variable stays f32 with its f32 value.
     for ((n, v), (_, v32)) in mb.trainable_vars().iter().zip(m.trainable_vars().iter()) {
         assert_eq!(v.dtype(), DType::F32, "{n}");
