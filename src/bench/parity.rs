@@ -4,9 +4,9 @@
 //! `heterolora bench parity` runs it on each device and `scripts/gpu-check.sh` compares the
 //! files tensor by tensor (`scripts/compare-parity.py`).
 
-use crate::data::{load_split, Split, Task, Tokenizer};
+use crate::data::Task;
 use crate::device::{device_name, parse_device};
-use crate::model::SequenceClassifier;
+use crate::model::{AdaptedClassifier, AssetLoader};
 use crate::train::Precision;
 use crate::{Error, Result};
 use candle_core::{DType, Tensor};
@@ -20,8 +20,10 @@ pub const DEFAULT_ADAPTERS: &str = "tests/fixtures/model/peft_qv_r8";
 /// What to compute.
 #[derive(Debug, Clone)]
 pub struct ParityConfig {
-    pub model_dir: PathBuf,
-    pub glue_dir: PathBuf,
+    /// `None`: `$HETEROLORA_MODEL_DIR`, else the default model's folder.
+    pub model_dir: Option<PathBuf>,
+    /// `None`: `$HETEROLORA_GLUE_DIR`, else `datasets/glue`.
+    pub glue_dir: Option<PathBuf>,
     /// A PEFT adapter folder for BertForSequenceClassification with 2 labels.
     pub adapters: PathBuf,
     pub device: String,
@@ -60,20 +62,20 @@ pub fn parity_tensors(cfg: &ParityConfig, out: &Path) -> Result<ParityReport> {
         });
     }
     let device = parse_device(&cfg.device)?;
-    let mut model =
-        SequenceClassifier::from_pretrained(&cfg.model_dir, 2, cfg.precision.dtype(), &device, 0)?;
+    let mut loaded = AssetLoader::new(Task::Mrpc)
+        .model_dir(cfg.model_dir.as_deref())
+        .glue_dir(cfg.glue_dir.as_deref())
+        .splits(false, true)
+        .limit_dev(Some(cfg.examples))
+        .device(&device)
+        .dtype(cfg.precision.dtype())
+        .load()?;
+    let mut model = loaded.model.take().expect("the loader builds the model");
+    let dev = loaded.dev()?;
     model.load_adapters(&cfg.adapters)?;
-    let ds = load_split(&cfg.glue_dir, Task::Mrpc, Split::Dev)?;
-    let tok = Tokenizer::from_file(cfg.model_dir.join("tokenizer.json"), 128)?;
-    let enc = tok.encode_dataset(&ds)?;
-    let n = cfg.examples.min(enc.len());
-    let batch = enc.batch(&(0..n).collect::<Vec<_>>(), &device)?;
-    let logits = model.forward(
-        &batch.input_ids,
-        &batch.token_type_ids,
-        &batch.attention_mask,
-        None,
-    )?;
+    let n = dev.len();
+    let batch = dev.batch(&(0..n).collect::<Vec<_>>(), &device)?;
+    let logits = model.forward_batch(&batch, None)?;
     let loss = model.loss(&logits, &batch.labels)?;
     let grads = loss.backward()?;
     let cpu = |t: &Tensor| -> Result<Tensor> {

@@ -98,17 +98,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             Ok(())
         }
         BenchWhat::Parity(a) => {
-            let task = crate::data::Task::Mrpc;
-            a.assets.ensure(Some(task))?;
+            a.assets.ensure(Some(crate::data::Task::Mrpc))?;
             let cfg = ParityConfig {
-                model_dir: crate::assets::resolve_model_dir(
-                    a.assets.model.as_deref(),
-                    crate::train::job::DEFAULT_MODEL,
-                ),
-                glue_dir: match &a.assets.glue {
-                    Some(g) => g.clone(),
-                    None => crate::assets::require_glue_dir(task)?,
-                },
+                model_dir: a.assets.model,
+                glue_dir: a.assets.glue,
                 adapters: a.adapters,
                 device: a.device,
                 precision: a.precision.parse()?,

@@ -1024,31 +1024,17 @@ fn head_pooling_round_trips_through_saved_adapters() {
 
 /// The cosine between two tensors of one shape, in f64.
 fn cosine(a: &Tensor, b: &Tensor) -> f64 {
-    let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let dot = (&a * &b)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap();
-    let na = a
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
-        .sqrt();
-    let nb = b
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
-        .sqrt();
-    dot / (na * nb)
+    let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
+    let (a, b) = (flat(a), flat(b));
+    let dot = |x: &Tensor, y: &Tensor| {
+        (x * y)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    dot(&a, &b) / (dot(&a, &a) * dot(&b, &b)).sqrt()
 }
 
 #[test]

@@ -11,8 +11,8 @@ use std::process::Command;
 
 fn config(precision: Precision) -> ParityConfig {
     ParityConfig {
-        model_dir: model_dir(),
-        glue_dir: heterolora::assets::require_glue_dir(heterolora::data::Task::Mrpc).unwrap(),
+        model_dir: Some(model_dir()),
+        glue_dir: Some(heterolora::assets::require_glue_dir(heterolora::data::Task::Mrpc).unwrap()),
         adapters: fixture_dir().join("peft_qv_r8"),
         device: "cpu".into(),
         precision,

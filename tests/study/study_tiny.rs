@@ -311,6 +311,34 @@ fn a_bf16_study_scores_and_trains_in_mixed_precision_under_its_own_protocol() {
     // An f32 continuation of the bf16 study is another protocol.
     let mut f32 = cfg.clone();
     f32.protocol.precision = heterolora::train::Precision::F32;
-    let err = study(dir.path(), f32, vec![]).run(&mut |_| {}).unwrap_err();
+    let err = study(dir.path(), f32.clone(), vec![])
+        .run(&mut |_| {})
+        .unwrap_err();
     assert!(err.to_string().contains("another protocol"), "{err}");
+    // The proxy scored the bf16 model: its scores follow the f32 study's without equalling them.
+    let other = tempfile::tempdir().unwrap();
+    f32.results_dir = other.path().join("results");
+    let mut s32 = study(other.path(), f32.clone(), vec![]);
+    s32.run(&mut |_| {}).unwrap();
+    let scores = |rep: &StudyReport| {
+        let r = rep
+            .records
+            .iter()
+            .find(|r| r.method == "static-grad-norm")
+            .unwrap();
+        r.scores
+            .clone()
+            .expect("a static method records its scores")
+            .values
+    };
+    let (s16, s32) = (
+        scores(&rep),
+        scores(&StudyReport::collect(Some(&s32.tracker), &f32).unwrap()),
+    );
+    assert_eq!(s16.len(), s32.len());
+    assert!(s16 != s32, "the bf16 study scored in f32: {s16:?}");
+    for (slot, v) in &s32 {
+        let rel = (s16[slot] - v).abs() / v.abs().max(1e-12);
+        assert!(rel < 0.05, "{slot}: bf16 {} against f32 {v}", s16[slot]);
+    }
 }

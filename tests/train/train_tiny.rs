@@ -228,23 +228,32 @@ fn logged_learning_rates_warm_up_then_decay_linearly() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn training_learns_the_synthetic_task_and_logs_everything() -> Result<()> {
-    let cfg = TrainConfig::default()
+/// 4 epochs at lr 2e-2, batch 8, of the synthetic task's 160 training pairs.
+fn learning_cfg() -> TrainConfig {
+    TrainConfig::default()
         .lr(2e-2)
         .batch_size(8)
         .epochs(4)
-        .eval_every(0)
-        .quiet(true);
+        .quiet(true)
+}
+
+/// A trainer of uniform r = 8 on q,v over an f32 tiny BERT (the trainer casts it to `cfg`'s
+/// precision) on the synthetic task, 64 dev pairs.
+fn learning_trainer(cfg: TrainConfig) -> Result<Trainer> {
     let model = SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 3)?;
     let alloc = parse_allocation("uniform:q,v:r=8", &model.dims())?;
-    let mut t = Trainer::new(
+    Trainer::new(
         model,
         alloc,
         synthetic(160, 11, Split::Train),
         synthetic(64, 12, Split::Dev),
         cfg,
-    )?;
+    )
+}
+
+#[test]
+fn training_learns_the_synthetic_task_and_logs_everything() -> Result<()> {
+    let mut t = learning_trainer(learning_cfg().eval_every(0))?;
     let before = t.evaluate()?["loss"];
     let mut log = MemoryLogger::default();
     let r = t.fit(&mut log)?;
@@ -289,22 +298,7 @@ fn training_learns_the_synthetic_task_and_logs_everything() -> Result<()> {
 /// Trains the synthetic task for 4 epochs at `precision`; dev loss before and after, and the
 /// trainer.
 fn train_at(precision: Precision) -> Result<(f64, f64, Trainer)> {
-    let cfg = TrainConfig::default()
-        .lr(2e-2)
-        .batch_size(8)
-        .epochs(4)
-        .precision(precision)
-        .quiet(true);
-    // An f32 model: the trainer casts it to the configured precision.
-    let model = SequenceClassifier::random(&BertConfig::tiny(), 2, DType::F32, &Device::Cpu, 3)?;
-    let alloc = parse_allocation("uniform:q,v:r=8", &model.dims())?;
-    let mut t = Trainer::new(
-        model,
-        alloc,
-        synthetic(160, 11, Split::Train),
-        synthetic(64, 12, Split::Dev),
-        cfg,
-    )?;
+    let mut t = learning_trainer(learning_cfg().precision(precision))?;
     let before = t.evaluate()?["loss"];
     let r = t.fit(&mut MemoryLogger::default())?;
     Ok((before, r.final_metrics().unwrap()["loss"], t))
